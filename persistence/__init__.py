@@ -1,0 +1,1 @@
+"""SQLAlchemy adapters for loanflow's ports: tables, repositories, unit of work, migrations."""

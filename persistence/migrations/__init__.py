@@ -1,0 +1,1 @@
+"""Alembic migrations of loanflow's schema, run by `loanflow init`."""

@@ -1,0 +1,195 @@
+"""Tables and the imperative mapping of the plain domain classes onto them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import registry
+from sqlalchemy.types import TypeDecorator
+
+from workflow.model import Case, DeployedDefinition, Event, Timer, User
+
+# The Alembic revision this code expects; tests check it is the migrations' head.
+SCHEMA_REVISION = "0001"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the backend keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; loanflow keeps aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class RoleList(TypeDecorator[tuple[str, ...]]):
+    """A user's roles, kept as one comma-separated column."""
+
+    impl = String(400)
+    cache_ok = True
+
+    def process_bind_param(self, value: tuple[str, ...] | None, dialect: Dialect) -> str | None:
+        return None if value is None else ",".join(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> tuple[str, ...]:
+        return tuple(value.split(",")) if value else ()
+
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY is SQLite's rowid
+metadata = MetaData()
+mapper_registry = registry(metadata=metadata)
+_OPEN_TIMER = "fired_at IS NULL AND cancelled_at IS NULL"
+
+definitions = Table(
+    "definitions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("tier", String(16)),
+    Column("source", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("deployed_at", UTCDateTime, nullable=False),
+    UniqueConstraint("name", "version", name="uq_definitions_name_version"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("roles", RoleList, nullable=False),
+    Column("branch", String(64)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_name", String(200), nullable=False),
+    Column("customer_type", String(16), nullable=False),
+    Column("rating", String(16)),
+    Column("product", String(64), nullable=False),
+    Column("guarantee", String(16), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("term_months", Integer),
+    Column("priority", String(8), nullable=False),
+    Column("tier", String(8), nullable=False),
+    Column("branch", String(64)),
+    Column("originator", String(64), nullable=False),
+    Column("definition_name", String(64), nullable=False),
+    Column("definition_version", Integer, nullable=False),
+    Column("state", String(64), nullable=False),
+    Column("participants", JSON, nullable=False),
+    Column("votes", JSON, nullable=False),
+    Column("escalation_level", Integer, nullable=False, default=0),
+    Column("due_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("state_entered_at", UTCDateTime, nullable=False),
+    Column("last_activity_at", UTCDateTime, nullable=False),
+    Column("last_seq", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Index("ix_cases_position", "definition_name", "definition_version", "state"),
+    Index("ix_cases_state_tier", "state", "tier"),
+    Index("ix_cases_due_at", "due_at"),
+    Index("ix_cases_escalation", "escalation_level"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("from_state", String(64)),
+    Column("to_state", String(64), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("comment", Text),
+    Column("details", JSON, nullable=False),
+    Column("definition_name", String(64), nullable=False),
+    Column("definition_version", Integer, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("case_id", "seq", name="uq_events_case_seq"),
+    Index("ix_events_at", "at"),
+)
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("state", String(64), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("armed_seq", Integer, nullable=False),
+    Column("fired_at", UTCDateTime),
+    Column("cancelled_at", UTCDateTime),
+    Index(
+        "ix_timers_open_due",
+        "due_at",
+        sqlite_where=text(_OPEN_TIMER),
+        postgresql_where=text(_OPEN_TIMER),
+    ),
+    Index(
+        "ix_timers_open_case",
+        "case_id",
+        sqlite_where=text(_OPEN_TIMER),
+        postgresql_where=text(_OPEN_TIMER),
+    ),
+)
+
+_mapped = False
+
+
+def start_mappers() -> None:
+    """Map the domain classes onto the tables, once per process."""
+    global _mapped
+    if _mapped:
+        return
+    mapper_registry.map_imperatively(DeployedDefinition, definitions)
+    mapper_registry.map_imperatively(User, users)
+    # The service layer bumps `version` once per event; the mapper adds `WHERE version = <read>`
+    # to every UPDATE, so a writer that lost the race fails with StaleDataError.
+    mapper_registry.map_imperatively(
+        Case, cases, version_id_col=cases.c.version, version_id_generator=False
+    )
+    mapper_registry.map_imperatively(Event, events)
+    mapper_registry.map_imperatively(Timer, timers)
+    _mapped = True
+

@@ -1,0 +1,171 @@
+"""SQLAlchemy repositories: queries only; they never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import and_, case, false, or_, select
+from sqlalchemy.orm import Session
+
+from persistence.orm import cases, definitions, events, timers, users
+from workflow import ports
+from workflow.errors import InvalidDefinition, NotFound
+from workflow.model import Case, DeployedDefinition, Event, Timer, User
+from workflow.spec import TierPolicy, WorkflowSpec
+
+Parser = Callable[[str, str], "WorkflowSpec | TierPolicy"]
+
+# Parsed specs by the SHA-256 of their text: a deployed version never changes, so one parse
+# per process serves every case pinned to it.
+_PARSED: dict[str, WorkflowSpec | TierPolicy] = {}
+
+
+class SqlAlchemyCaseRepository(ports.AbstractCaseRepository):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.seen: list[Case] = []
+
+    def add(self, case: Case) -> None:
+        self.session.add(case)
+        self.session.flush()  # assigns the id the first event needs
+        self.seen.append(case)
+
+    def get(self, case_id: int) -> Case | None:
+        case = self.session.get(Case, case_id)
+        if case is not None:
+            self.seen.append(case)
+        return case
+
+    def list(self, query: ports.CaseQuery) -> Sequence[Case]:
+        c = cases.c
+        stmt = select(Case)
+        if query.state:
+            stmt = stmt.where(c.state == query.state)
+        if query.tier:
+            stmt = stmt.where(c.tier == query.tier)
+        if query.branch:
+            stmt = stmt.where(c.branch == query.branch)
+        if query.overdue_at is not None:
+            stmt = stmt.where(c.due_at <= query.overdue_at).order_by(c.due_at, c.id)
+        stmt = stmt.order_by(c.id).limit(query.limit)
+        return self.session.scalars(stmt).all()
+
+    def inbox_candidates(self, query: ports.InboxQuery) -> Iterator[Case]:
+        c = cases.c
+        where: list[Any] = [
+            and_(c.definition_name == n, c.definition_version == v, c.state == st)
+            for n, v, st in query.positions
+        ]
+        if query.min_escalation is not None:
+            where.append(c.escalation_level >= query.min_escalation)
+        stmt = select(Case).where(or_(*where) if where else false())
+        if query.branch:
+            stmt = stmt.where(c.branch == query.branch)
+        vip_first = case((c.priority == "vip", 0), else_=1)
+        stmt = stmt.order_by(vip_first, c.escalation_level.desc(), c.state_entered_at, c.id)
+        offset = 0
+        while True:
+            batch = self.session.scalars(stmt.offset(offset).limit(query.batch)).all()
+            yield from batch
+            if len(batch) < query.batch:
+                return
+            offset += query.batch
+
+    def current_state(self, case_id: int) -> str | None:
+        c = cases.c
+        return self.session.execute(select(c.state).where(c.id == case_id)).scalar_one_or_none()
+
+
+class SqlAlchemyEventRepository(ports.AbstractEventRepository):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, event: Event) -> None:
+        self.session.add(event)
+
+    def for_case(self, case_id: int) -> Sequence[Event]:
+        c = events.c
+        return self.session.scalars(select(Event).where(c.case_id == case_id).order_by(c.seq)).all()
+
+
+class SqlAlchemyTimerRepository(ports.AbstractTimerRepository):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, timer: Timer) -> None:
+        self.session.add(timer)
+
+    def pending_for_case(self, case_id: int) -> Sequence[Timer]:
+        c = timers.c
+        stmt = select(Timer).where(c.case_id == case_id, c.fired_at.is_(None), c.cancelled_at.is_(None))
+        return self.session.scalars(stmt.order_by(c.due_at, c.id)).all()
+
+
+class SqlAlchemyUserRepository(ports.AbstractUserRepository):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, user: User) -> None:
+        self.session.add(user)
+
+    def get(self, name: str) -> User | None:
+        c = users.c
+        return self.session.scalars(select(User).where(c.name == name)).one_or_none()
+
+    def list(self) -> Sequence[User]:
+        c = users.c
+        return self.session.scalars(select(User).order_by(c.name)).all()
+
+    def admin_exists(self) -> bool:
+        # Few users, and roles are one column: checking in Python keeps the match exact.
+        active = self.session.scalars(select(User).where(users.c.active.is_(True)))
+        return any(u.holds("admin") for u in active)
+
+
+class SqlAlchemyDefinitionRepository(ports.AbstractDefinitionRepository):
+    def __init__(self, session: Session, parse: Parser) -> None:
+        self.session = session
+        self.parse = parse
+
+    def add(self, definition: DeployedDefinition) -> None:
+        self.session.add(definition)
+
+    def get(self, name: str, version: int) -> DeployedDefinition | None:
+        c = definitions.c
+        stmt = select(DeployedDefinition).where(c.name == name, c.version == version)
+        return self.session.scalars(stmt).one_or_none()
+
+    def list(self) -> Sequence[DeployedDefinition]:
+        c = definitions.c
+        return self.session.scalars(select(DeployedDefinition).order_by(c.name, c.version)).all()
+
+    def latest(self, name: str) -> DeployedDefinition | None:
+        c = definitions.c
+        stmt = select(DeployedDefinition).where(c.name == name).order_by(c.version.desc()).limit(1)
+        return self.session.scalars(stmt).first()
+
+    def parsed(self, name: str, version: int) -> WorkflowSpec | TierPolicy:
+        deployed = self.get(name, version)
+        if deployed is None:
+            raise NotFound("definition", f"{name} v{version}", "run `loanflow init`")
+        spec = _PARSED.get(deployed.sha256)
+        if spec is None:
+            spec = _PARSED[deployed.sha256] = self.parse(f"{name} v{version}", deployed.source)
+        return spec
+
+    def workflow(self, name: str, version: int) -> WorkflowSpec:
+        spec = self.parsed(name, version)
+        if not isinstance(spec, WorkflowSpec):
+            raise InvalidDefinition(name, "kind", "is a tier policy, not a workflow")
+        return spec
+
+    def policy(self) -> TierPolicy:
+        c = definitions.c
+        stmt = select(DeployedDefinition).where(c.kind == "tier_policy").order_by(c.version.desc())
+        deployed = self.session.scalars(stmt.limit(1)).first()
+        if deployed is None:
+            raise NotFound("tier policy", "deployed", "run `loanflow init`")
+        spec = self.parsed(deployed.name, deployed.version)
+        assert isinstance(spec, TierPolicy)
+        return spec

@@ -1,0 +1,126 @@
+"""Plain domain objects: cases, their history events, timers and users (mapped by persistence/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+CASE_PREFIX = "LA-"
+
+
+def case_ref(case_id: int) -> str:
+    """The human-friendly, sortable reference of a case id (`LA-000001`)."""
+    return f"{CASE_PREFIX}{case_id:06d}"
+
+
+@dataclass(eq=False)
+class User:
+    """A person who may act, with the roles they hold and the branch they work at."""
+
+    name: str
+    roles: tuple[str, ...]
+    branch: str | None = None
+    active: bool = True
+    created_at: datetime | None = None
+    id: int | None = None
+
+    def holds(self, role: str) -> bool:
+        """Whether the user holds `role`."""
+        return role in self.roles
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs an action: a person's name and roles, or the system."""
+
+    name: str
+    roles: frozenset[str]
+
+
+@dataclass(eq=False)
+class Case:
+    """One loan application and where it stands; `version` counts its committed changes."""
+
+    customer_name: str
+    customer_type: str
+    rating: str | None
+    product: str
+    guarantee: str
+    amount_fen: int
+    term_months: int | None
+    priority: str
+    tier: str
+    branch: str | None
+    originator: str
+    definition_name: str
+    definition_version: int
+    state: str
+    created_at: datetime
+    state_entered_at: datetime
+    last_activity_at: datetime
+    participants: dict[str, str] = field(default_factory=dict)
+    votes: dict[str, str] = field(default_factory=dict)
+    escalation_level: int = 0
+    due_at: datetime | None = None
+    last_seq: int = 0
+    last_hash: str = ""
+    version: int = 0
+    id: int | None = None
+
+    @property
+    def ref(self) -> str:
+        """The case's human-friendly id."""
+        if self.id is None:
+            raise ValueError("the case has no id until it is stored")
+        return case_ref(self.id)
+
+
+@dataclass(eq=False)
+class Event:
+    """One immutable row of a case's history, hash-chained to the one before."""
+
+    case_id: int
+    seq: int
+    action: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    role: str
+    at: datetime
+    comment: str | None
+    details: dict[str, Any]
+    definition_name: str
+    definition_version: int
+    prev_hash: str
+    hash: str
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class Timer:
+    """A due moment for a case: an escalation level or the idle expiry, armed on entering a state."""
+
+    case_id: int
+    kind: str  # "escalate" or "expire"
+    level: int  # the escalation level it raises to; 0 for expiry
+    state: str  # the state it was armed in
+    due_at: datetime
+    armed_seq: int  # the event that armed it
+    fired_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class DeployedDefinition:
+    """A definition file as deployed: its text is the source of truth for cases pinned to it."""
+
+    name: str
+    version: int
+    kind: str  # "workflow" or "tier_policy"
+    tier: str | None
+    source: str
+    sha256: str
+    deployed_at: datetime
+    id: int | None = None

@@ -1,0 +1,147 @@
+"""The persistence interface the service layer needs; adapters live in persistence/."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+
+from workflow.model import Case, DeployedDefinition, Event, Timer, User
+from workflow.spec import TierPolicy, WorkflowSpec
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """Filters for listing cases; `overdue_at` keeps cases past their SLA at that moment."""
+
+    state: str | None = None
+    tier: str | None = None
+    branch: str | None = None
+    overdue_at: datetime | None = None
+    open_only: bool = False
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class InboxQuery:
+    """Open cases in any of `(definition, version, state)` or escalated to `min_escalation`."""
+
+    positions: tuple[tuple[str, int, str], ...]
+    branch: str | None
+    min_escalation: int | None
+    batch: int = 200
+
+
+class AbstractCaseRepository(abc.ABC):
+    """Cases by id; `add` assigns the id."""
+
+    @abc.abstractmethod
+    def add(self, case: Case) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, case_id: int) -> Case | None: ...
+
+    @abc.abstractmethod
+    def list(self, query: CaseQuery) -> Sequence[Case]: ...
+
+    @abc.abstractmethod
+    def inbox_candidates(self, query: InboxQuery) -> Iterator[Case]:
+        """Candidates, VIP first, then most escalated, then oldest; guards are checked by the caller."""
+
+    @abc.abstractmethod
+    def current_state(self, case_id: int) -> str | None:
+        """The committed state, read afresh (for conflict messages)."""
+
+
+class AbstractEventRepository(abc.ABC):
+    """The append-only history."""
+
+    @abc.abstractmethod
+    def add(self, event: Event) -> None: ...
+
+    @abc.abstractmethod
+    def for_case(self, case_id: int) -> Sequence[Event]: ...
+
+
+class AbstractTimerRepository(abc.ABC):
+    """Timers armed and cancelled in the same transaction as the action."""
+
+    @abc.abstractmethod
+    def add(self, timer: Timer) -> None: ...
+
+    @abc.abstractmethod
+    def pending_for_case(self, case_id: int) -> Sequence[Timer]: ...
+
+
+class AbstractUserRepository(abc.ABC):
+    """People and their roles."""
+
+    @abc.abstractmethod
+    def add(self, user: User) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, name: str) -> User | None: ...
+
+    @abc.abstractmethod
+    def list(self) -> Sequence[User]: ...
+
+    @abc.abstractmethod
+    def admin_exists(self) -> bool: ...
+
+
+class AbstractDefinitionRepository(abc.ABC):
+    """Deployed definitions: the stored text is parsed into specs by the adapter."""
+
+    @abc.abstractmethod
+    def add(self, definition: DeployedDefinition) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, name: str, version: int) -> DeployedDefinition | None: ...
+
+    @abc.abstractmethod
+    def list(self) -> Sequence[DeployedDefinition]: ...
+
+    @abc.abstractmethod
+    def latest(self, name: str) -> DeployedDefinition | None: ...
+
+    @abc.abstractmethod
+    def parsed(self, name: str, version: int) -> WorkflowSpec | TierPolicy:
+        """The parsed spec of a deployed definition version (NotFound if none)."""
+
+    @abc.abstractmethod
+    def workflow(self, name: str, version: int) -> WorkflowSpec:
+        """The parsed spec of a deployed workflow version (NotFound if none)."""
+
+    @abc.abstractmethod
+    def policy(self) -> TierPolicy:
+        """The latest deployed tier policy (NotFound if none)."""
+
+
+class AbstractUnitOfWork(abc.ABC):
+    """One transaction: leaving without `commit()` rolls everything back."""
+
+    cases: AbstractCaseRepository
+    events: AbstractEventRepository
+    timers: AbstractTimerRepository
+    users: AbstractUserRepository
+    definitions: AbstractDefinitionRepository
+
+    def __enter__(self) -> AbstractUnitOfWork:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Make the transaction's writes durable (ConcurrentChange on a lost optimistic race)."""
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...

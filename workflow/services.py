@@ -1,0 +1,375 @@
+"""The service layer: every use of loanflow goes through these functions, one transaction each."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from workflow import timers
+from workflow.engine import engine_for
+from workflow.errors import InvalidInput, NotFound
+from workflow.history import GENESIS_HASH, seal
+from workflow.model import Actor, Case, Event, Timer, User, case_ref
+from workflow.policy import Application, check_application, classify, format_fen
+from workflow.ports import AbstractUnitOfWork, CaseQuery, InboxQuery
+from workflow.spec import SYSTEM_ROLE, WorkflowSpec
+
+_REF = re.compile(r"^\s*LA-(\d{1,12})\s*$", re.IGNORECASE)
+APPLY = "apply"
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """A case as shown to a person; `allowed_actions` are those of the actor who asked."""
+
+    id: str
+    tier: str
+    state: str
+    version: int
+    amount: str
+    customer: str
+    customer_type: str
+    rating: str | None
+    product: str
+    guarantee: str
+    term_months: int | None
+    priority: str
+    branch: str | None
+    originator: str
+    definition: str
+    definition_version: int
+    escalation_level: int
+    due_at: datetime | None
+    created_at: datetime
+    state_entered_at: datetime
+    queue: tuple[str, ...]
+    allowed_actions: tuple[str, ...] = ()
+    participants: dict[str, str] = field(default_factory=dict)
+    votes: dict[str, str] = field(default_factory=dict)
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class EventView:
+    """One history event as shown to a person."""
+
+    seq: int
+    action: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    role: str
+    at: datetime
+    comment: str | None
+    details: dict[str, Any]
+    definition: str
+    definition_version: int
+    hash: str
+
+
+def parse_ref(ref: str) -> int:
+    """The numeric id in a case reference (`LA-000042` -> 42).
+
+    Raises:
+        NotFound: the text is not a case reference.
+    """
+    match = _REF.match(ref)
+    if not match:
+        raise NotFound("case", ref, "case ids look like LA-000001")
+    return int(match.group(1))
+
+
+def apply(uow: AbstractUnitOfWork, actor_name: str | None, app: Application, now: datetime) -> CaseView:
+    """Take a loan application: classify its tier and start it on that tier's latest definition.
+
+    Raises:
+        InvalidInput, NotFound, RoleRequired: bad input or an actor who may not apply.
+    """
+    with uow:
+        user = resolve_actor(uow, actor_name, "account_manager", "apply")
+        policy = uow.definitions.policy()
+        check_application(app, policy)
+        tier = classify(app, policy)
+        deployed = uow.definitions.latest(policy.paths[tier])
+        if deployed is None:
+            raise NotFound("definition", policy.paths[tier], "run `loanflow init`")
+        workflow = uow.definitions.workflow(deployed.name, deployed.version)
+        case = _new_case(app, tier, user, workflow, now)
+        uow.cases.add(case)
+        details = {"tier": tier, "policy": f"{policy.name} v{policy.version}", **_app_details(app)}
+        _append_event(uow, case, APPLY, None, "account_manager", user.name, now, None, details)
+        _rearm_timers(uow, case, workflow, now)
+        view = _view(case, workflow, _actor(user))
+        uow.commit()
+    return view
+
+
+def act(
+    uow: AbstractUnitOfWork,
+    ref: str,
+    action: str,
+    actor_name: str | None,
+    now: datetime,
+    comment: str | None = None,
+    vote: str | None = None,
+) -> CaseView:
+    """Perform one action on a case as a person; the case, its event and its timers commit together.
+
+    Raises:
+        NotFound: no such case or actor.
+        ActionRefused: the move is not allowed (state, role, segregation of duties, comment).
+        ConcurrentChange: another writer changed the case first.
+    """
+    with uow:
+        user = resolve_actor(uow, actor_name)
+        case = _get_case(uow, ref)
+        workflow = uow.definitions.workflow(case.definition_name, case.definition_version)
+        from_state = case.state
+        step = engine_for(workflow).fire(case, action, _actor(user), now, comment, vote)
+        _append_event(uow, case, action, from_state, step.role, user.name, now, comment, step.details)
+        if step.changed_state:
+            _enter_state(case, now)
+        _rearm_timers(uow, case, workflow, now)
+        view = _view(case, workflow, _actor(user))
+        uow.commit()
+    return view
+
+
+def show_case(uow: AbstractUnitOfWork, ref: str, actor_name: str | None) -> CaseView:
+    """A case with the actions the actor may take now (none without an actor)."""
+    with uow:
+        case = _get_case(uow, ref)
+        workflow = uow.definitions.workflow(case.definition_name, case.definition_version)
+        user = resolve_actor(uow, actor_name) if actor_name else None
+        return _view(case, workflow, _actor(user) if user else None)
+
+
+def case_history(uow: AbstractUnitOfWork, ref: str) -> list[EventView]:
+    """Every event of a case, in order."""
+    with uow:
+        case = _get_case(uow, ref)
+        return [_event_view(e) for e in uow.events.for_case(case.id or 0)]
+
+
+def list_cases(uow: AbstractUnitOfWork, query: CaseQuery) -> list[CaseView]:
+    """Cases matching the query (no allowed actions: there is no actor)."""
+    with uow:
+        found = uow.cases.list(query)
+        return [_view(c, uow.definitions.workflow(c.definition_name, c.definition_version)) for c in found]
+
+
+def inbox(uow: AbstractUnitOfWork, actor_name: str | None, limit: int = 50) -> list[CaseView]:
+    """Cases the actor can act on now, plus (for a branch head) cases escalated to level 2.
+
+    VIP first, then the most escalated, then the oldest.
+    """
+    with uow:
+        user = resolve_actor(uow, actor_name)
+        actor = _actor(user)
+        positions = _positions_for(uow, actor)
+        escalation = 2 if actor.roles & {"branch_head"} else None
+        query = InboxQuery(positions, user.branch, escalation)
+        found: list[CaseView] = []
+        for case in uow.cases.inbox_candidates(query):
+            workflow = uow.definitions.workflow(case.definition_name, case.definition_version)
+            view = _view(case, workflow, actor)
+            if view.allowed_actions or (escalation and case.escalation_level >= escalation):
+                found.append(view)
+                if len(found) >= limit:
+                    break
+        return found
+
+
+def resolve_actor(
+    uow: AbstractUnitOfWork, name: str | None, role: str | None = None, doing: str = ""
+) -> User:
+    """The active user behind `--actor`, holding `role` if one is named.
+
+    Raises:
+        InvalidInput: no actor given, or the user is disabled.
+        NotFound: no such user.
+        RoleRequired: the user lacks `role`.
+    """
+    if not name:
+        raise InvalidInput("actor", name, "say who you are with --actor NAME or LOANFLOW_ACTOR")
+    user = uow.users.get(name)
+    if user is None:
+        raise NotFound("user", name, "add one with `loanflow user add`")
+    if not user.active:
+        raise InvalidInput("actor", name, "this user is disabled")
+    if role and not user.holds(role):
+        raise InvalidInput("actor", name, f"only a {role} may {doing}; {name} holds {_roles(user)}")
+    return user
+
+
+def _roles(user: User) -> str:
+    return ", ".join(user.roles) or "no role"
+
+
+def _actor(user: User) -> Actor:
+    return Actor(user.name, frozenset(user.roles))
+
+
+def _get_case(uow: AbstractUnitOfWork, ref: str) -> Case:
+    case = uow.cases.get(parse_ref(ref))
+    if case is None:
+        raise NotFound("case", ref.strip())
+    return case
+
+
+def _new_case(app: Application, tier: str, user: User, workflow: WorkflowSpec, now: datetime) -> Case:
+    return Case(
+        customer_name=app.customer_name.strip(),
+        customer_type=app.customer_type,
+        rating=app.rating,
+        product=app.product,
+        guarantee=app.guarantee,
+        amount_fen=app.amount_fen,
+        term_months=app.term_months,
+        priority=app.priority,
+        tier=tier,
+        branch=user.branch,
+        originator=user.name,
+        definition_name=workflow.name,
+        definition_version=workflow.version,
+        state=workflow.initial,
+        created_at=now,
+        state_entered_at=now,
+        last_activity_at=now,
+        participants={"originator": user.name},
+    )
+
+
+def _app_details(app: Application) -> dict[str, Any]:
+    return {
+        "customer": app.customer_name.strip(),
+        "customer_type": app.customer_type,
+        "rating": app.rating,
+        "product": app.product,
+        "guarantee": app.guarantee,
+        "amount": format_fen(app.amount_fen),
+        "term_months": app.term_months,
+        "priority": app.priority,
+    }
+
+
+def _enter_state(case: Case, now: datetime) -> None:
+    case.state_entered_at = now
+    case.escalation_level = 0
+
+
+def _append_event(
+    uow: AbstractUnitOfWork,
+    case: Case,
+    action: str,
+    from_state: str | None,
+    role: str,
+    actor: str,
+    now: datetime,
+    comment: str | None,
+    details: dict[str, Any],
+) -> Event:
+    """Write the next event of the case's hash chain and advance the chain's head on the case."""
+    assert case.id is not None
+    event = seal(
+        Event(
+            case_id=case.id,
+            seq=case.last_seq + 1,
+            action=action,
+            from_state=from_state,
+            to_state=case.state,
+            actor=actor,
+            role=role,
+            at=now,
+            comment=comment,
+            details=details,
+            definition_name=case.definition_name,
+            definition_version=case.definition_version,
+            prev_hash=case.last_hash or GENESIS_HASH,
+            hash="",
+        )
+    )
+    uow.events.add(event)
+    case.last_seq, case.last_hash = event.seq, event.hash
+    case.version += 1  # the optimistic-concurrency token: one step per event
+    if role != SYSTEM_ROLE:
+        case.last_activity_at = now
+    return event
+
+
+def _rearm_timers(uow: AbstractUnitOfWork, case: Case, workflow: WorkflowSpec, now: datetime) -> None:
+    """Cancel the case's pending timers and arm the ones its state needs now."""
+    assert case.id is not None
+    for pending in uow.timers.pending_for_case(case.id):
+        pending.cancelled_at = now
+    planned: Sequence[Timer] = timers.plan(case, workflow, now)
+    for timer in planned:
+        uow.timers.add(timer)
+    case.due_at = timers.sla_due_at(case, workflow)
+
+
+def _positions_for(uow: AbstractUnitOfWork, actor: Actor) -> tuple[tuple[str, int, str], ...]:
+    positions = []
+    for deployed in uow.definitions.list():
+        if deployed.kind != "workflow":
+            continue
+        workflow = uow.definitions.workflow(deployed.name, deployed.version)
+        states = {t.source for t in workflow.transitions if t.role in actor.roles}
+        positions.extend((workflow.name, workflow.version, state) for state in sorted(states))
+    return tuple(positions)
+
+
+def _view(case: Case, workflow: WorkflowSpec, actor: Actor | None = None) -> CaseView:
+    assert case.id is not None
+    closed = workflow.is_terminal(case.state)
+    allowed = engine_for(workflow).allowed_actions(case, actor) if actor and not closed else ()
+    queue = tuple(
+        dict.fromkeys(t.role for t in workflow.transitions_from(case.state) if t.kind in ("step", "vote"))
+    )
+    return CaseView(
+        id=case_ref(case.id),
+        tier=case.tier,
+        state=case.state,
+        version=case.version,
+        amount=format_fen(case.amount_fen),
+        customer=case.customer_name,
+        customer_type=case.customer_type,
+        rating=case.rating,
+        product=case.product,
+        guarantee=case.guarantee,
+        term_months=case.term_months,
+        priority=case.priority,
+        branch=case.branch,
+        originator=case.originator,
+        definition=case.definition_name,
+        definition_version=case.definition_version,
+        escalation_level=case.escalation_level,
+        due_at=case.due_at,
+        created_at=case.created_at,
+        state_entered_at=case.state_entered_at,
+        queue=queue,
+        allowed_actions=allowed,
+        participants=dict(case.participants),
+        votes=dict(case.votes),
+        closed=closed,
+    )
+
+
+def _event_view(e: Event) -> EventView:
+    return EventView(
+        seq=e.seq,
+        action=e.action,
+        from_state=e.from_state,
+        to_state=e.to_state,
+        actor=e.actor,
+        role=e.role,
+        at=e.at,
+        comment=e.comment,
+        details=dict(e.details),
+        definition=e.definition_name,
+        definition_version=e.definition_version,
+        hash=e.hash,
+    )
