@@ -1,4 +1,4 @@
-"""The `loanflow` command line: parse, call one service, print. Only this module reads the environment."""
+"""The `loanflow` command line: parse, call one service, print. Only it reads the environment."""
 
 from __future__ import annotations
 
@@ -52,12 +52,14 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Moment(click.ParamType):
+class Moment(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.5 on
     """ISO 8601 with an offset, or without one in the cooperative's time zone."""
 
     name = "moment"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
         if isinstance(value, datetime):
             return value
         try:
@@ -65,13 +67,13 @@ class Moment(click.ParamType):
         except ValueError:
             self.fail(f"{value!r} is not an ISO 8601 time such as 2026-12-01T09:00", param, ctx)
         if moment.tzinfo is None:
-            tz = ctx.find_object(Settings).tz if ctx and ctx.find_object(Settings) else ZoneInfo(DEFAULT_TZ)
-            moment = moment.replace(tzinfo=tz)
+            settings = ctx.find_object(Settings) if ctx else None
+            moment = moment.replace(tzinfo=settings.tz if settings else ZoneInfo(DEFAULT_TZ))
         return moment.astimezone(UTC)
 
 
 class LoanflowGroup(click.Group):
-    """Turns a user's mistake into one line on stderr and its exit code; bugs keep their traceback."""
+    """A user's mistake becomes one line on stderr and its exit code; bugs keep their traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -82,12 +84,23 @@ class LoanflowGroup(click.Group):
 
 
 @click.group(cls=LoanflowGroup, epilog=EXIT_CODES)
-@click.option("--db", "db_url", envvar="LOANFLOW_DB", default=DEFAULT_DB, show_default=True,
-              help="Database URL (sqlite:///FILE or postgresql+psycopg://USER@HOST/DB).")
+@click.option(
+    "--db",
+    "db_url",
+    envvar="LOANFLOW_DB",
+    default=DEFAULT_DB,
+    show_default=True,
+    help="Database URL (sqlite:///FILE or postgresql+psycopg://USER@HOST/DB).",
+)
 @click.option("--actor", envvar="LOANFLOW_ACTOR", help="Who is acting (a user name).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-@click.option("--tz", envvar="LOANFLOW_TZ", default=DEFAULT_TZ, show_default=True,
-              help="The cooperative's time zone, for times shown and times given without offset.")
+@click.option(
+    "--tz",
+    envvar="LOANFLOW_TZ",
+    default=DEFAULT_TZ,
+    show_default=True,
+    help="The cooperative's time zone, for times shown and times given without offset.",
+)
 @click.version_option(package_name="loanflow")
 @click.pass_context
 def cli(ctx: click.Context, db_url: str, actor: str | None, as_json: bool, tz: str) -> None:
@@ -120,7 +133,9 @@ def init(settings: Settings) -> None:
     reports = deploy_definitions(settings.uow(), parsed, settings.now())
     if settings.json:
         return _emit({"schema": {"before": before, "after": after}, "definitions": reports})
-    schema = f"schema at revision {after}" + (" (unchanged)" if before == after else f" (was {before or 'empty'})")
+    schema = f"schema at revision {after}" + (
+        " (unchanged)" if before == after else f" (was {before or 'empty'})"
+    )
     click.echo(f"{schema} in {_shown_db(settings.db_url)}")
     for r in reports:
         click.echo(f"  {r.outcome:9} {r.kind:11} {r.name} v{r.version}")
@@ -136,11 +151,27 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice(sorted(["account_manager", "risk_officer", "reviewer",
-                                        "committee_member", "branch_head", "teller", "auditor",
-                                        "admin"])),
-              help="A role the user holds; repeat for several.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(
+        sorted(
+            [
+                "account_manager",
+                "risk_officer",
+                "reviewer",
+                "committee_member",
+                "branch_head",
+                "teller",
+                "auditor",
+                "admin",
+            ]
+        )
+    ),
+    help="A role the user holds; repeat for several.",
+)
 @click.option("--branch", help="The branch the user works at.")
 @pass_settings
 def user_add(settings: Settings, name: str, roles: tuple[str, ...], branch: str | None) -> None:
@@ -148,7 +179,7 @@ def user_add(settings: Settings, name: str, roles: tuple[str, ...], branch: str 
     from workflow.admin import add_user
 
     view = add_user(settings.uow(), settings.actor, name, roles, branch, settings.now())
-    _emit(view) if settings.json else click.echo(_user_line(view))
+    _print_users(settings, view)
 
 
 @user.command("list")
@@ -157,8 +188,7 @@ def user_list(settings: Settings) -> None:
     """List users."""
     from workflow.admin import list_users
 
-    views = list_users(settings.uow(write=False))
-    _emit(views) if settings.json else [click.echo(_user_line(v)) for v in views]
+    _print_users(settings, list_users(settings.uow(write=False)))
 
 
 @user.command("disable")
@@ -169,12 +199,16 @@ def user_disable(settings: Settings, name: str) -> None:
     from workflow.admin import disable_user
 
     view = disable_user(settings.uow(), settings.actor, name)
-    _emit(view) if settings.json else click.echo(_user_line(view))
+    _print_users(settings, view)
 
 
-def _user_line(v: Any) -> str:
-    status = "" if v.active else "  (disabled)"
-    return f"{v.name:16} {','.join(v.roles):40} {v.branch or '-'}{status}"
+def _print_users(settings: Settings, shown: Any) -> None:
+    """One user (after add or disable) or a list of them."""
+    if settings.json:
+        return _emit(shown)
+    for v in shown if isinstance(shown, list) else [shown]:
+        status = "" if v.active else "  (disabled)"
+        click.echo(f"{v.name:16} {','.join(v.roles):40} {v.branch or '-'}{status}")
 
 
 # ---------------------------------------------------------------- cases
@@ -183,27 +217,55 @@ def _user_line(v: Any) -> str:
 @cli.command()
 @click.option("--customer", required=True, help="The customer's name.")
 @click.option("--customer-type", required=True, type=click.Choice(["individual", "corporate"]))
-@click.option("--rating", type=click.Choice(["general", "good", "excellent"]),
-              help="Credit rating of a farm household.")
+@click.option(
+    "--rating",
+    type=click.Choice(["general", "good", "excellent"]),
+    help="Credit rating of a farm household.",
+)
 @click.option("--product", required=True, help="Product id, e.g. small_farmer_credit.")
 @click.option("--amount", required=True, help="Yuan, up to two decimals.")
 @click.option("--term-months", type=int, help="Loan term in months.")
-@click.option("--guarantee", default="credit", show_default=True,
-              type=click.Choice(["credit", "guarantee", "mortgage", "pledge"]))
-@click.option("--priority", default="normal", show_default=True, type=click.Choice(["normal", "vip"]))
+@click.option(
+    "--guarantee",
+    default="credit",
+    show_default=True,
+    type=click.Choice(["credit", "guarantee", "mortgage", "pledge"]),
+)
+@click.option(
+    "--priority", default="normal", show_default=True, type=click.Choice(["normal", "vip"])
+)
 @pass_settings
-def apply(settings: Settings, customer: str, customer_type: str, rating: str | None, product: str,
-          amount: str, term_months: int | None, guarantee: str, priority: str) -> None:
+def apply(
+    settings: Settings,
+    customer: str,
+    customer_type: str,
+    rating: str | None,
+    product: str,
+    amount: str,
+    term_months: int | None,
+    guarantee: str,
+    priority: str,
+) -> None:
     """Take a loan application; its tier picks the path it follows."""
     from workflow import services
     from workflow.policy import Application, parse_amount
 
-    app = Application(customer, customer_type, rating, product, guarantee, parse_amount(amount),
-                      term_months, priority)
+    app = Application(
+        customer,
+        customer_type,
+        rating,
+        product,
+        guarantee,
+        parse_amount(amount),
+        term_months,
+        priority,
+    )
     view = services.apply(settings.uow(), settings.actor, app, settings.now())
     if settings.json:
         return _emit(view)
-    click.echo(f"{view.id} {view.tier} risk, {view.definition} v{view.definition_version}: {view.state}")
+    click.echo(
+        f"{view.id} {view.tier} risk, {view.definition} v{view.definition_version}: {view.state}"
+    )
 
 
 @cli.command()
@@ -226,14 +288,18 @@ def show(settings: Settings, case_id: str) -> None:
 @click.option("--comment", help="Why; required for return, reject and withdraw.")
 @click.option("--vote", type=click.Choice(["approve", "reject"]), help="A committee member's vote.")
 @pass_settings
-def act(settings: Settings, case_id: str, action: str, comment: str | None, vote: str | None) -> None:
+def act(
+    settings: Settings, case_id: str, action: str, comment: str | None, vote: str | None
+) -> None:
     """Perform ACTION on a case (see `show` for the actions you may take)."""
     from workflow import services
 
-    view = services.act(settings.uow(), case_id, action, settings.actor, settings.now(), comment, vote)
+    view = services.act(
+        settings.uow(), case_id, action, settings.actor, settings.now(), comment, vote
+    )
     if settings.json:
         return _emit(view)
-    tally = f"  (votes: {_tally(view.votes)})" if view.votes and not view.closed else ""
+    tally = f"  (votes: {_tally(view.votes)})" if action == "vote" else ""
     click.echo(f"{view.id} {view.state}{tally}")
 
 
@@ -249,10 +315,12 @@ def history(settings: Settings, case_id: str) -> None:
         return _emit(events)
     for e in events:
         moved = f"{e.from_state or '-'} -> {e.to_state}"
-        note = f"  \"{e.comment}\"" if e.comment else ""
+        note = f'  "{e.comment}"' if e.comment else ""
         extra = f"  {_tally_detail(e.details)}" if "vote" in e.details else ""
-        click.echo(f"{e.seq:>3} {_local(e.at, settings.tz)}  {e.action:20} {moved:36} "
-                   f"{e.actor} ({e.role}){extra}{note}")
+        click.echo(
+            f"{e.seq:>3} {_local(e.at, settings.tz)}  {e.action:20} {moved:36} "
+            f"{e.actor} ({e.role}){extra}{note}"
+        )
 
 
 @cli.command("list")
@@ -262,8 +330,14 @@ def history(settings: Settings, case_id: str) -> None:
 @click.option("--overdue", is_flag=True, help="Only cases past their SLA, most overdue first.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @pass_settings
-def list_(settings: Settings, state: str | None, tier: str | None, branch: str | None,
-          overdue: bool, limit: int) -> None:
+def list_(
+    settings: Settings,
+    state: str | None,
+    tier: str | None,
+    branch: str | None,
+    overdue: bool,
+    limit: int,
+) -> None:
     """List cases."""
     from workflow import services
     from workflow.ports import CaseQuery
@@ -291,8 +365,10 @@ def _print_cases(settings: Settings, views: list[Any]) -> None:
         due = _local(v.due_at, settings.tz) if v.due_at else "-"
         flag = f" esc{v.escalation_level}" if v.escalation_level else ""
         you = f"  you: {', '.join(v.allowed_actions)}" if v.allowed_actions else ""
-        click.echo(f"{v.id}  {v.tier:6} {v.priority:6} {v.state:18} {v.amount:>12}  "
-                   f"{v.customer[:24]:24} due {due}{flag}{you}")
+        click.echo(
+            f"{v.id}  {v.tier:6} {v.priority:6} {v.state:18} {v.amount:>12}  "
+            f"{v.customer[:24]:24} due {due}{flag}{you}"
+        )
 
 
 def _case_lines(v: Any, tz: ZoneInfo) -> Iterable[tuple[str, str]]:
@@ -344,7 +420,9 @@ def definitions_list(settings: Settings) -> None:
 
 @definitions.command("show")
 @click.argument("name")
-@click.option("--version", "version", type=click.IntRange(min=1), help="A version (default: latest).")
+@click.option(
+    "--version", "version", type=click.IntRange(min=1), help="A version (default: latest)."
+)
 @pass_settings
 def definitions_show(settings: Settings, name: str, version: int | None) -> None:
     """Show a definition: its states and transitions, or with --json its parsed form."""
@@ -357,35 +435,53 @@ def definitions_show(settings: Settings, name: str, version: int | None) -> None
 
 
 def _definition_summary(v: Any) -> dict[str, Any]:
-    return {"name": v.name, "version": v.version, "kind": v.kind, "tier": v.tier,
-            "sha256": v.sha256, "deployed_at": v.deployed_at}
+    return {
+        "name": v.name,
+        "version": v.version,
+        "kind": v.kind,
+        "tier": v.tier,
+        "sha256": v.sha256,
+        "deployed_at": v.deployed_at,
+    }
 
 
 # ---------------------------------------------------------------- demo
 
 
 @cli.command()
-@click.option("--db", "demo_db", default="sqlite:///loanflow-demo.db", show_default=True,
-              help="Where to build the demo branch (must be new or empty).")
+@click.option(
+    "--db",
+    "demo_db",
+    default="sqlite:///loanflow-demo.db",
+    show_default=True,
+    help="Where to build the demo branch (must be new or empty).",
+)
 @pass_settings
 def demo(settings: Settings, demo_db: str) -> None:
-    """Build a demo branch: staff, applications on all three paths, refusals; print what happened."""
+    """Build a demo branch: staff, cases on all three paths and refusals; print what happened."""
     from definitions.loader import bundled_parsed
-    from persistence.database import make_engine, sqlite_path, parse_url
+    from persistence.database import make_engine, parse_url, sqlite_path
     from persistence.migrate import current_revision, upgrade
     from workflow.demo import run_demo
 
     engine = make_engine(demo_db)
     path = sqlite_path(parse_url(demo_db))
     if current_revision(engine) is not None:
-        raise InvalidInput("--db", demo_db, "the demo needs a new database; delete it or pass another --db")
+        raise InvalidInput(
+            "--db", demo_db, "the demo needs a new database; delete it or pass another --db"
+        )
     upgrade(engine)
     demo_settings = dataclasses.replace(settings, db_url=demo_db)
     run_demo(demo_settings.uow, bundled_parsed(), settings.now(), click.echo)
     where = f"--db sqlite:///{path}" if path else f"--db '{demo_db}'"
     click.echo("\nExplore the result:")
-    for command in ("--actor zhao inbox", "--actor wang show LA-000001", "history LA-000003",
-                    "list --tier high", "--actor sun inbox"):
+    for command in (
+        "--actor zhao inbox",
+        "--actor wang show LA-000001",
+        "history LA-000003",
+        "list --tier high",
+        "--actor sun inbox",
+    ):
         click.echo(f"  loanflow {where} {command}")
 
 
@@ -398,8 +494,11 @@ def _emit(data: Any) -> None:
 
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if not f.name.startswith("_")}
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not f.name.startswith("_")
+        }
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | frozenset | set):

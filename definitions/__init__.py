@@ -1,1 +1,1 @@
-"""Definitions as data: the bundled YAML paths and tier policy, their loader and the document templates."""
+"""Definitions as data: the bundled YAML paths and tier policy, their loader and templates."""

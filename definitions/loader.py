@@ -38,7 +38,7 @@ class DefinitionSource:
 def bundled_sources() -> list[DefinitionSource]:
     """The definition files shipped inside the package, sorted by file name."""
     folder = resources.files("definitions")
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".yaml"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
     return [DefinitionSource(f.name, f.read_text(encoding="utf-8")) for f in files]
 
 
@@ -77,17 +77,21 @@ class _Document:
             where = f"line {mark.line + 1}" if mark else ""
             problem = getattr(err, "problem", None) or str(err).splitlines()[0]
             raise InvalidDefinition(self.file, where, f"not valid YAML: {problem}") from err
-        if not isinstance(data, dict):
+        if node is None or not isinstance(data, dict):
             raise InvalidDefinition(self.file, "", "expected a mapping at the top level")
         self.data: dict[str, Any] = data
         self.lines = dict(_lines(node, ()))
 
     def error(self, path: Path, problem: str) -> InvalidDefinition:
-        line = next((self.lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in self.lines), 0)
+        line = next(
+            (self.lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in self.lines), 0
+        )
         key = ".".join(str(p) for p in path)
         return InvalidDefinition(self.file, f"line {line}, {key}" if line else key, problem)
 
-    def get(self, mapping: Mapping[str, Any], key: str, path: Path, kind: type | tuple[type, ...]) -> Any:
+    def get(
+        self, mapping: Mapping[str, Any], key: str, path: Path, kind: type | tuple[type, ...]
+    ) -> Any:
         if key not in mapping:
             raise self.error(path, f"missing required key {key!r}")
         return self.check_type(mapping[key], path + (key,), kind)
@@ -95,14 +99,18 @@ class _Document:
     def check_type(self, value: Any, path: Path, kind: type | tuple[type, ...]) -> Any:
         bad_bool = isinstance(value, bool) and kind in (int, float, (int, float))
         if bad_bool or not isinstance(value, kind):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            names = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
             raise self.error(path, f"expected {names}, got {value!r}")
         return value
 
     def check_keys(self, mapping: Mapping[str, Any], allowed: set[str], path: Path) -> None:
         for key in mapping:
             if key not in allowed:
-                raise self.error(path + (key,), f"unknown key {key!r} (known: {', '.join(sorted(allowed))})")
+                raise self.error(
+                    path + (key,), f"unknown key {key!r} (known: {', '.join(sorted(allowed))})"
+                )
 
 
 def _lines(node: yaml.Node, path: Path) -> Iterator[tuple[Path, int]]:
@@ -155,7 +163,9 @@ class _Workflow:
         if base is None and raw.get("sla_days") is None:
             return None
         sla = _days(doc, raw, "sla_days", path, base.sla if base else None)
-        expiry = _days(doc, raw, "idle_expiry_days", path, base.idle_expiry if base else timedelta(0))
+        expiry = _days(
+            doc, raw, "idle_expiry_days", path, base.idle_expiry if base else timedelta(0)
+        )
         levels = raw.get("escalation_levels", base.escalation_levels if base else [1, 2])
         doc.check_type(levels, path + ("escalation_levels",), (list, tuple))
         for i, level in enumerate(levels):
@@ -165,7 +175,9 @@ class _Workflow:
         doc.check_type(factor, path + ("vip_factor",), (int, float))
         if not 0 < factor <= 1:
             raise doc.error(path + ("vip_factor",), "must be above 0 and at most 1")
-        return s.TimerSpec(sla or timedelta(0), tuple(levels), expiry or timedelta(0), float(factor))
+        return s.TimerSpec(
+            sla or timedelta(0), tuple(levels), expiry or timedelta(0), float(factor)
+        )
 
     def _states(self, defaults: s.TimerSpec | None) -> tuple[s.StateSpec, ...]:
         doc = self.doc
@@ -191,10 +203,13 @@ class _Workflow:
         doc.check_type(raw, path, dict)
         doc.check_keys(raw, {"panel", "approvals_needed", "rejections_needed"}, path)
         panel, approvals, rejections = (
-            doc.get(raw, key, path, int) for key in ("panel", "approvals_needed", "rejections_needed")
+            doc.get(raw, key, path, int)
+            for key in ("panel", "approvals_needed", "rejections_needed")
         )
         if not 0 < approvals <= panel or not 0 < rejections <= panel:
-            raise doc.error(path, "approvals_needed and rejections_needed must be from 1 to the panel")
+            raise doc.error(
+                path, "approvals_needed and rejections_needed must be from 1 to the panel"
+            )
         if approvals + rejections <= panel:
             raise doc.error(path, "a panel could then both approve and reject: raise a threshold")
         return s.CommitteeSpec(panel, approvals, rejections)
@@ -217,7 +232,9 @@ class _Workflow:
         for index, raw in enumerate(steps):
             key = (raw["action"], raw["from"])
             if key in seen:
-                raise doc.error(("steps", index, "action"), f"duplicate action {key[0]!r} from {key[1]!r}")
+                raise doc.error(
+                    ("steps", index, "action"), f"duplicate action {key[0]!r} from {key[1]!r}"
+                )
             seen[key] = ("steps", index)
         return tuple(result)
 
@@ -227,7 +244,9 @@ class _Workflow:
         doc.check_keys(raw, _STEP_KEYS, path)
         action = doc.get(raw, "action", path, str)
         if action in s.RESERVED_ACTIONS:
-            raise doc.error(path + ("action",), f"{action!r} is reserved: use return_to/reject/withdraw")
+            raise doc.error(
+                path + ("action",), f"{action!r} is reserved: use return_to/reject/withdraw"
+            )
         source = doc.get(raw, "from", path, str)
         role = self._role(doc.get(raw, "role", path, str), path + ("role",))
         guards = self._guards(raw.get("guards", []), path + ("guards",))
@@ -242,7 +261,9 @@ class _Workflow:
             back = doc.get(raw, "return_to", path, str)
             out.append(s.TransitionSpec(s.RETURN, source, back, s.RETURN, role, guards, None, True))
         if doc.check_type(raw.get("reject", False), path + ("reject",), bool):
-            out.append(s.TransitionSpec(s.REJECT, source, "rejected", s.REJECT, role, guards, None, True))
+            out.append(
+                s.TransitionSpec(s.REJECT, source, "rejected", s.REJECT, role, guards, None, True)
+            )
         return out
 
     def _vote(
@@ -257,7 +278,9 @@ class _Workflow:
         doc = self.doc
         outcomes = doc.check_type(raw["vote"], path + ("vote",), dict)
         if set(outcomes) != {"approve", "reject"}:
-            raise doc.error(path + ("vote",), "a vote maps exactly `approve` and `reject` to states")
+            raise doc.error(
+                path + ("vote",), "a vote maps exactly `approve` and `reject` to states"
+            )
         if "committee" not in self.data:
             raise doc.error(path + ("vote",), "a vote step needs a `committee` panel rule")
         decided = [
@@ -283,7 +306,9 @@ class _Workflow:
 
     def _role(self, role: str, path: Path) -> str:
         if role not in s.ROLES:
-            raise self.doc.error(path, f"unknown role {role!r} (known: {', '.join(sorted(s.ROLES))})")
+            raise self.doc.error(
+                path, f"unknown role {role!r} (known: {', '.join(sorted(s.ROLES))})"
+            )
         return role
 
     def _guards(self, raw: Any, path: Path) -> tuple[s.GuardSpec, ...]:
@@ -291,7 +316,9 @@ class _Workflow:
         doc.check_type(raw, path, list)
         guards = []
         for index, item in enumerate(raw):
-            name, params = (item, []) if isinstance(item, str) else _single(doc, item, path + (index,))
+            name, params = (
+                (item, []) if isinstance(item, str) else _single(doc, item, path + (index,))
+            )
             if name not in KNOWN_GUARDS:
                 known = ", ".join(sorted(KNOWN_GUARDS))
                 raise doc.error(path + (index,), f"unknown guard {name!r} (known: {known})")
@@ -303,7 +330,8 @@ class _Workflow:
         for t in transitions:
             for end, state in (("from", t.source), ("to", t.dest)):
                 if state is not None and state not in names:
-                    path = self._path_of(t)
+                    key = "return_to" if (t.kind, end) == (s.RETURN, "to") else end
+                    path = self._path_of(t) + (key,)
                     raise self.doc.error(path, f"{t.action}: unknown state {state!r} in {end!r}")
 
     def _path_of(self, t: s.TransitionSpec) -> Path:
@@ -320,18 +348,26 @@ class _Workflow:
         doc = self.doc
         for t in w.transitions:
             if w.is_terminal(t.source):
-                raise doc.error(self._path_of(t), f"terminal state {t.source!r} cannot have actions")
-        reachable = _closure({w.initial}, lambda st: {t.dest for t in w.transitions_from(st) if t.dest})
+                raise doc.error(
+                    self._path_of(t), f"terminal state {t.source!r} cannot have actions"
+                )
+        reachable = _closure(
+            {w.initial}, lambda st: {t.dest for t in w.transitions_from(st) if t.dest}
+        )
         for st in w.states:
             if st.name not in reachable:
-                raise doc.error(("states", st.name), f"state {st.name!r} is unreachable from {w.initial!r}")
+                raise doc.error(
+                    ("states", st.name), f"state {st.name!r} is unreachable from {w.initial!r}"
+                )
         terminals = {st.name for st in w.states if st.terminal}
         if not terminals:
             raise doc.error(("states",), "no terminal state: a case could never finish")
         for st in w.states:
             ends = _closure({st.name}, lambda x: {t.dest for t in w.transitions_from(x) if t.dest})
             if not ends & terminals:
-                raise doc.error(("states", st.name), f"trap state {st.name!r}: no terminal reachable")
+                raise doc.error(
+                    ("states", st.name), f"trap state {st.name!r}: no terminal reachable"
+                )
 
 
 class _Policy:
@@ -394,8 +430,15 @@ def _fen(doc: _Document, raw: Mapping[str, Any], key: str, path: Path) -> int:
         amount = Decimal(str(value))
     except InvalidOperation:
         amount = Decimal("NaN")
-    if value is None or not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
-        raise doc.error(path + (key,), f"expected a positive amount in yuan with two decimals, got {value!r}")
+    if (
+        value is None
+        or not amount.is_finite()
+        or amount <= 0
+        or amount != amount.quantize(Decimal("0.01"))
+    ):
+        raise doc.error(
+            path + (key,), f"expected a positive amount in yuan with two decimals, got {value!r}"
+        )
     return int(amount * 100)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -192,4 +193,3 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(Event, events)
     mapper_registry.map_imperatively(Timer, timers)
     _mapped = True
-

@@ -98,7 +98,9 @@ class SqlAlchemyTimerRepository(ports.AbstractTimerRepository):
 
     def pending_for_case(self, case_id: int) -> Sequence[Timer]:
         c = timers.c
-        stmt = select(Timer).where(c.case_id == case_id, c.fired_at.is_(None), c.cancelled_at.is_(None))
+        stmt = select(Timer).where(
+            c.case_id == case_id, c.fired_at.is_(None), c.cancelled_at.is_(None)
+        )
         return self.session.scalars(stmt.order_by(c.due_at, c.id)).all()
 
 

@@ -22,11 +22,17 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     Args:
         session_factory: makes the session; one per `with` block.
         parse: turns a deployed definition's text into its spec (the loader, wired by the CLI).
-        write: take the write lock at the start (SQLite); readers pass False and never block writers.
+        write: take the write lock at the start (SQLite); readers pass False and block no writer.
     """
 
+    cases: repository.SqlAlchemyCaseRepository
+
     def __init__(
-        self, session_factory: sessionmaker[Session], parse: repository.Parser, *, write: bool = True
+        self,
+        session_factory: sessionmaker[Session],
+        parse: repository.Parser,
+        *,
+        write: bool = True,
     ) -> None:
         start_mappers()
         self.session_factory = session_factory
@@ -84,5 +90,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
 def _unavailable(err: OperationalError) -> DatabaseUnavailable:
     message = str(err.orig).splitlines()[0] if err.orig else str(err).splitlines()[0]
     if "no such table" in message or "does not exist" in message:
-        return DatabaseUnavailable(f"the database is not initialised ({message}); run `loanflow init`")
+        return DatabaseUnavailable(
+            f"the database is not initialised ({message}); run `loanflow init`"
+        )
     return DatabaseUnavailable(f"database error: {message}")

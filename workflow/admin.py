@@ -79,7 +79,9 @@ def add_user(
         unknown = [r for r in wanted if r not in ROLES]
         if unknown or not wanted:
             problem = f"unknown role {unknown[0]!r}" if unknown else "at least one --role is needed"
-            raise InvalidInput("role", ",".join(unknown), f"{problem} (known: {', '.join(sorted(ROLES))})")
+            raise InvalidInput(
+                "role", ",".join(unknown), f"{problem} (known: {', '.join(sorted(ROLES))})"
+            )
         if uow.users.get(name) is not None:
             raise InvalidInput("user name", name, "a user with this name exists already")
         user = User(name=name, roles=wanted, branch=branch, created_at=now)
@@ -125,16 +127,21 @@ def deploy_definitions(
             existing = uow.definitions.get(spec.name, spec.version)
             if existing is not None and existing.sha256 != digest:
                 raise InvalidDefinition(
-                    item.file, "version",
+                    item.file,
+                    "version",
                     f"{spec.name} version {spec.version} is deployed with other content; "
                     "give the changed definition a new version",
                 )
             if existing is None:
                 tier = spec.tier if isinstance(spec, WorkflowSpec) else None
                 uow.definitions.add(
-                    DeployedDefinition(spec.name, spec.version, kind, tier, item.source, digest, now)
+                    DeployedDefinition(
+                        spec.name, spec.version, kind, tier, item.source, digest, now
+                    )
                 )
-            reports.append(DeployReport(spec.name, spec.version, kind, "unchanged" if existing else "deployed"))
+            reports.append(
+                DeployReport(spec.name, spec.version, kind, "unchanged" if existing else "deployed")
+            )
         uow.commit()
     return reports
 
@@ -145,7 +152,9 @@ def list_definitions(uow: AbstractUnitOfWork) -> list[DefinitionView]:
         return [_definition_view(uow, d) for d in uow.definitions.list()]
 
 
-def show_definition(uow: AbstractUnitOfWork, name: str, version: int | None = None) -> DefinitionView:
+def show_definition(
+    uow: AbstractUnitOfWork, name: str, version: int | None = None
+) -> DefinitionView:
     """One deployed definition, its latest version unless `version` is given."""
     with uow:
         deployed = uow.definitions.get(name, version) if version else uow.definitions.latest(name)
@@ -156,7 +165,9 @@ def show_definition(uow: AbstractUnitOfWork, name: str, version: int | None = No
 
 def _definition_view(uow: AbstractUnitOfWork, d: DeployedDefinition) -> DefinitionView:
     spec = uow.definitions.parsed(d.name, d.version)
-    return DefinitionView(d.name, d.version, d.kind, d.tier, d.sha256, d.deployed_at, d.source, spec)
+    return DefinitionView(
+        d.name, d.version, d.kind, d.tier, d.sha256, d.deployed_at, d.source, spec
+    )
 
 
 def _require_admin(uow: AbstractUnitOfWork, actor_name: str | None, doing: str) -> User | None:
@@ -168,7 +179,9 @@ def _require_admin(uow: AbstractUnitOfWork, actor_name: str | None, doing: str) 
 def _check_name(field: str, value: str) -> str:
     value = value.strip()
     if not value or len(value) > _MAX_NAME or not value.isprintable() or value == SYSTEM_ACTOR:
-        raise InvalidInput(field, value, f"1 to {_MAX_NAME} printable characters, not {SYSTEM_ACTOR!r}")
+        raise InvalidInput(
+            field, value, f"1 to {_MAX_NAME} printable characters, not {SYSTEM_ACTOR!r}"
+        )
     return value
 
 

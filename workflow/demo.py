@@ -44,8 +44,17 @@ class _Branch:
         self.now += timedelta(hours=hours)
         return self.now
 
-    def apply(self, actor: str, customer: str, kind: str, rating: str | None, product: str,
-              amount: str, guarantee: str = "credit", priority: str = "normal") -> str | None:
+    def apply(
+        self,
+        actor: str,
+        customer: str,
+        kind: str,
+        rating: str | None,
+        product: str,
+        amount: str,
+        guarantee: str = "credit",
+        priority: str = "normal",
+    ) -> str | None:
         try:
             fen = parse_amount(amount)
             app = Application(customer, kind, rating, product, guarantee, fen, 12, priority)
@@ -53,25 +62,37 @@ class _Branch:
         except LoanflowError as err:
             self.say(f"  REFUSED  {actor:7} apply {customer}, {amount} yuan: {err}")
             return None
-        self.say(f"  {actor:7} apply         {view.id}  {customer}, {view.amount} yuan, "
-                 f"{product} -> {view.tier} risk, {view.state}")
+        self.say(
+            f"  {actor:7} apply         {view.id}  {customer}, {view.amount} yuan, "
+            f"{product} -> {view.tier} risk, {view.state}"
+        )
         return view.id
 
-    def act(self, ref: str, actor: str, *actions: str, comment: str | None = None,
-            vote: str | None = None, hours: float = 4) -> None:
+    def act(
+        self,
+        ref: str,
+        actor: str,
+        *actions: str,
+        comment: str | None = None,
+        vote: str | None = None,
+        hours: float = 4,
+    ) -> None:
         for action in actions:
             try:
-                view = services.act(self.make_uow(), ref, action, actor, self.tick(hours), comment, vote)
+                view = services.act(
+                    self.make_uow(), ref, action, actor, self.tick(hours), comment, vote
+                )
             except LoanflowError as err:
                 self.say(f"  REFUSED  {actor:7} {action:13} {err}")
                 continue
-            said = f"  \"{comment}\"" if comment else ""
+            said = f'  "{comment}"' if comment else ""
             voted = f" ({vote})" if vote else ""
             self.say(f"  {actor:7} {action + voted:21} {ref} -> {view.state}{said}")
 
 
-def run_demo(make_uow: UowFactory, parsed: Iterable[admin.ParsedDefinition], now: datetime,
-             say: Say) -> None:
+def run_demo(
+    make_uow: UowFactory, parsed: Iterable[admin.ParsedDefinition], now: datetime, say: Say
+) -> None:
     """Build the demo branch on an empty, migrated database, printing each step."""
     start = now - timedelta(days=14)
     admin.deploy_definitions(make_uow(), parsed, start)
@@ -96,8 +117,9 @@ def _low_path(b: _Branch) -> None:
         b.act(first, "wang", "approve")  # refused: wang is not a branch head
         b.act(first, "zhao", "approve")
         b.act(first, "ma", "disburse")
-    vip = b.apply("li", "Zhang Min", "individual", "excellent", "small_farmer_credit", "8000",
-                  priority="vip")
+    vip = b.apply(
+        "li", "Zhang Min", "individual", "excellent", "small_farmer_credit", "8000", priority="vip"
+    )
     if vip:
         b.act(vip, "li", "grant_credit")
         b.act(vip, "zhao", "approve")
@@ -119,8 +141,15 @@ def _medium_path(b: _Branch) -> None:
 
 def _high_path(b: _Branch) -> None:
     b.say("\nHigh risk: the five-gate review, with the committee's collective approval")
-    ref = b.apply("li", "Anhui Green Harvest Co-op", "corporate", None, "farm_machinery_loan",
-                  "800000", "mortgage")
+    ref = b.apply(
+        "li",
+        "Anhui Green Harvest Co-op",
+        "corporate",
+        None,
+        "farm_machinery_loan",
+        "800000",
+        "mortgage",
+    )
     if ref:
         b.act(ref, "li", "accept", "investigate")
         b.act(ref, "wang", "cross_check")
@@ -133,8 +162,15 @@ def _high_path(b: _Branch) -> None:
         b.act(ref, "sun", "re_review")
         b.act(ref, "ma", "disburse")
         b.act(ref, "li", "confirm_use_of_funds", hours=24 * 2)
-    waiting = b.apply("wang", "Fuyang Grain Storage Ltd", "corporate", None, "small_business_loan",
-                      "350000", "pledge")
+    waiting = b.apply(
+        "wang",
+        "Fuyang Grain Storage Ltd",
+        "corporate",
+        None,
+        "small_business_loan",
+        "350000",
+        "pledge",
+    )
     if waiting:
         b.act(waiting, "wang", "accept", "investigate")
         b.act(waiting, "li", "cross_check")
@@ -144,8 +180,9 @@ def _high_path(b: _Branch) -> None:
 
 def _other_outcomes(b: _Branch) -> None:
     b.say("\nReturns, rejections, withdrawals and refusals at intake")
-    b.apply("wang", "Big Farm Holdings", "corporate", None, "small_business_loan", "1500000",
-            "mortgage")
+    b.apply(
+        "wang", "Big Farm Holdings", "corporate", None, "small_business_loan", "1500000", "mortgage"
+    )
     b.apply("wang", "Liu Yang", "individual", None, "small_farmer_credit", "2000")
     returned = b.apply("li", "Zhao Lei", "individual", None, "car_loan", "45000", "pledge")
     if returned:

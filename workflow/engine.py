@@ -1,11 +1,11 @@
-"""The pure engine: one `transitions.Machine` per definition version, fired on cases it does not own."""
+"""The pure engine: one `transitions.Machine` per definition version, fired on any case."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from transitions import EventData, Machine, MachineError
 
@@ -141,9 +141,13 @@ class Engine:
         return ActionNotAllowed(ref, action, case.state, self.spec.actions_from(case.state))
 
     def _check_vote_argument(self, action: str, state: str, vote: str | None) -> None:
-        is_vote = any(t.kind == s.VOTE for t in self.spec.transitions_from(state) if t.action == action)
+        is_vote = any(
+            t.kind == s.VOTE for t in self.spec.transitions_from(state) if t.action == action
+        )
         if is_vote and vote not in VOTE_CHOICES:
-            raise InvalidInput("--vote", vote, f"{action} needs --vote {' or --vote '.join(VOTE_CHOICES)}")
+            raise InvalidInput(
+                "--vote", vote, f"{action} needs --vote {' or --vote '.join(VOTE_CHOICES)}"
+            )
         if not is_vote and vote is not None:
             raise InvalidInput("--vote", vote, f"{action} is not a vote")
 
@@ -155,7 +159,7 @@ class Engine:
             KNOWN_GUARDS[guard.name](ctx, guard.params)
 
     def _check(self, t: s.TransitionSpec, event: EventData) -> bool:
-        case, actor = event.model, event.kwargs["actor"]
+        case, actor = cast(Case, event.model), event.kwargs["actor"]
         self._authorise(t, case, actor)
         if t.comment_required and not (event.kwargs.get("comment") or "").strip():
             raise CommentRequired(case_ref(case.id or 0), t.action, t.source)
@@ -164,12 +168,12 @@ class Engine:
     def _decides(self, outcome: str, event: EventData) -> bool:
         committee = self.spec.committee
         assert committee is not None  # the loader requires a committee for vote steps
-        tally = _tally(event.model.votes, event.kwargs["vote"])
+        tally = _tally(cast(Case, event.model).votes, event.kwargs["vote"])
         needed = committee.approvals_needed if outcome == "approve" else committee.rejections_needed
         return tally[outcome] >= needed
 
     def _record(self, t: s.TransitionSpec, event: EventData) -> None:
-        case: Case = event.model
+        case = cast(Case, event.model)
         actor: Actor = event.kwargs["actor"]
         details: dict[str, Any] = {}
         if t.records:

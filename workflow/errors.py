@@ -1,4 +1,4 @@
-"""The exceptions loanflow raises: each carries one clear line for a user and attributes for programs."""
+"""The exceptions loanflow raises: one clear line for a user, attributes for programs."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ class InvalidInput(LoanflowError):
     def __init__(self, field: str, value: object, problem: str) -> None:
         self.field, self.value, self.problem = field, value, problem
         super().__init__(
-            f"{field} missing: {problem}" if value is None else f"invalid {field} {_short(value)}: {problem}"
+            f"{field} missing: {problem}"
+            if value is None
+            else f"invalid {field} {_short(value)}: {problem}"
         )
 
 

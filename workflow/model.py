@@ -99,7 +99,7 @@ class Event:
 
 @dataclass(eq=False)
 class Timer:
-    """A due moment for a case: an escalation level or the idle expiry, armed on entering a state."""
+    """A due moment of a case: an escalation level or the idle expiry, armed on entering a state."""
 
     case_id: int
     kind: str  # "escalate" or "expire"

@@ -12,6 +12,7 @@ CUSTOMER_TYPES = ("individual", "corporate")
 RATINGS = ("general", "good", "excellent")
 PRIORITIES = ("normal", "vip")
 _MAX_AMOUNT_CHARS = 32
+_MAX_DIGITS = 15  # whole-yuan digits; keeps quantize() within Decimal's precision
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ def parse_amount(text: str) -> int:
         raise InvalidInput("amount", text, "not a number; give yuan, e.g. 4500.00") from None
     if not value.is_finite():
         raise InvalidInput("amount", text, "not a finite number")
+    if value.adjusted() > _MAX_DIGITS:
+        raise InvalidInput("amount", text, "far beyond any loan limit")
     if value != value.quantize(Decimal("0.01"), rounding="ROUND_DOWN"):
         raise InvalidInput("amount", text, "more than two decimals (amounts are yuan and fen)")
     return int(value * 100)
@@ -67,7 +70,9 @@ def check_application(app: Application, policy: TierPolicy) -> None:
     _one_of("guarantee", app.guarantee, policy.guarantees)
     _one_of("priority", app.priority, PRIORITIES)
     if not app.customer_name.strip() or not app.customer_name.isprintable():
-        raise InvalidInput("customer", app.customer_name, "a name of printable characters is required")
+        raise InvalidInput(
+            "customer", app.customer_name, "a name of printable characters is required"
+        )
     if len(app.customer_name) > 200:
         raise InvalidInput("customer", app.customer_name, "at most 200 characters")
     if app.term_months is not None and not 1 <= app.term_months <= 360:
@@ -83,8 +88,10 @@ def check_application(app: Application, policy: TierPolicy) -> None:
         _one_of("rating", app.rating, tuple(policy.rating_caps_fen))
     if _is_graded_credit(app, policy) and app.rating is None:
         raise InvalidInput(
-            "rating", None, f"{policy.low_product} for an individual needs --rating "
-            f"({'|'.join(policy.rating_caps_fen)})"
+            "rating",
+            None,
+            f"{policy.low_product} for an individual needs --rating "
+            f"({'|'.join(policy.rating_caps_fen)})",
         )
 
 

@@ -48,7 +48,7 @@ class AbstractCaseRepository(abc.ABC):
 
     @abc.abstractmethod
     def inbox_candidates(self, query: InboxQuery) -> Iterator[Case]:
-        """Candidates, VIP first, then most escalated, then oldest; guards are checked by the caller."""
+        """Candidates, VIP first, then most escalated, then oldest; the caller checks guards."""
 
     @abc.abstractmethod
     def current_state(self, case_id: int) -> str | None:

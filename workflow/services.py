@@ -82,7 +82,9 @@ def parse_ref(ref: str) -> int:
     return int(match.group(1))
 
 
-def apply(uow: AbstractUnitOfWork, actor_name: str | None, app: Application, now: datetime) -> CaseView:
+def apply(
+    uow: AbstractUnitOfWork, actor_name: str | None, app: Application, now: datetime
+) -> CaseView:
     """Take a loan application: classify its tier and start it on that tier's latest definition.
 
     Raises:
@@ -129,7 +131,9 @@ def act(
         workflow = uow.definitions.workflow(case.definition_name, case.definition_version)
         from_state = case.state
         step = engine_for(workflow).fire(case, action, _actor(user), now, comment, vote)
-        _append_event(uow, case, action, from_state, step.role, user.name, now, comment, step.details)
+        _append_event(
+            uow, case, action, from_state, step.role, user.name, now, comment, step.details
+        )
         if step.changed_state:
             _enter_state(case, now)
         _rearm_timers(uow, case, workflow, now)
@@ -158,11 +162,15 @@ def list_cases(uow: AbstractUnitOfWork, query: CaseQuery) -> list[CaseView]:
     """Cases matching the query (no allowed actions: there is no actor)."""
     with uow:
         found = uow.cases.list(query)
-        return [_view(c, uow.definitions.workflow(c.definition_name, c.definition_version)) for c in found]
+        return [
+            _view(c, uow.definitions.workflow(c.definition_name, c.definition_version))
+            for c in found
+        ]
 
 
 def inbox(uow: AbstractUnitOfWork, actor_name: str | None, limit: int = 50) -> list[CaseView]:
-    """Cases the actor can act on now, plus (for a branch head) cases escalated to level 2.
+    """Cases waiting for the actor's work (a step or a vote they may take now), plus, for a branch
+    head, cases escalated to level 2.
 
     VIP first, then the most escalated, then the oldest.
     """
@@ -176,7 +184,8 @@ def inbox(uow: AbstractUnitOfWork, actor_name: str | None, limit: int = 50) -> l
         for case in uow.cases.inbox_candidates(query):
             workflow = uow.definitions.workflow(case.definition_name, case.definition_version)
             view = _view(case, workflow, actor)
-            if view.allowed_actions or (escalation and case.escalation_level >= escalation):
+            waiting = set(view.allowed_actions) & set(workflow.work_actions_from(case.state))
+            if waiting or (escalation and case.escalation_level >= escalation):
                 found.append(view)
                 if len(found) >= limit:
                     break
@@ -220,7 +229,9 @@ def _get_case(uow: AbstractUnitOfWork, ref: str) -> Case:
     return case
 
 
-def _new_case(app: Application, tier: str, user: User, workflow: WorkflowSpec, now: datetime) -> Case:
+def _new_case(
+    app: Application, tier: str, user: User, workflow: WorkflowSpec, now: datetime
+) -> Case:
     return Case(
         customer_name=app.customer_name.strip(),
         customer_type=app.customer_type,
@@ -300,7 +311,9 @@ def _append_event(
     return event
 
 
-def _rearm_timers(uow: AbstractUnitOfWork, case: Case, workflow: WorkflowSpec, now: datetime) -> None:
+def _rearm_timers(
+    uow: AbstractUnitOfWork, case: Case, workflow: WorkflowSpec, now: datetime
+) -> None:
     """Cancel the case's pending timers and arm the ones its state needs now."""
     assert case.id is not None
     for pending in uow.timers.pending_for_case(case.id):
@@ -312,7 +325,7 @@ def _rearm_timers(uow: AbstractUnitOfWork, case: Case, workflow: WorkflowSpec, n
 
 
 def _positions_for(uow: AbstractUnitOfWork, actor: Actor) -> tuple[tuple[str, int, str], ...]:
-    positions = []
+    positions: list[tuple[str, int, str]] = []
     for deployed in uow.definitions.list():
         if deployed.kind != "workflow":
             continue
@@ -326,8 +339,9 @@ def _view(case: Case, workflow: WorkflowSpec, actor: Actor | None = None) -> Cas
     assert case.id is not None
     closed = workflow.is_terminal(case.state)
     allowed = engine_for(workflow).allowed_actions(case, actor) if actor and not closed else ()
+    work = workflow.work_actions_from(case.state)
     queue = tuple(
-        dict.fromkeys(t.role for t in workflow.transitions_from(case.state) if t.kind in ("step", "vote"))
+        dict.fromkeys(t.role for t in workflow.transitions_from(case.state) if t.action in work)
     )
     return CaseView(
         id=case_ref(case.id),

@@ -1,4 +1,4 @@
-"""Frozen, validated descriptions of workflow definitions and the tier policy (built by the loader)."""
+"""Frozen, validated descriptions of workflow definitions and the tier policy."""
 
 from __future__ import annotations
 
@@ -21,7 +21,14 @@ SYSTEM_ACTOR = "system"
 SYSTEM_ROLE = "system"
 
 # Kinds of transition; only `step` and `vote` are written out one by one in the YAML.
-STEP, VOTE, RETURN, REJECT, WITHDRAW, EXPIRE = "step", "vote", "return", "reject", "withdraw", "expire"
+STEP, VOTE, RETURN, REJECT, WITHDRAW, EXPIRE = (
+    "step",
+    "vote",
+    "return",
+    "reject",
+    "withdraw",
+    "expire",
+)
 RESERVED_ACTIONS = frozenset({RETURN, REJECT, WITHDRAW, EXPIRE})
 
 
@@ -113,6 +120,11 @@ class WorkflowSpec:
     def actions_from(self, state: str) -> tuple[str, ...]:
         """The distinct actions a person may take in `state` (system actions excluded)."""
         names = (t.action for t in self.transitions_from(state) if t.role != SYSTEM_ROLE)
+        return tuple(dict.fromkeys(names))
+
+    def work_actions_from(self, state: str) -> tuple[str, ...]:
+        """The actions that move the work forward from `state` (steps and votes)."""
+        names = (t.action for t in self.transitions_from(state) if t.kind in (STEP, VOTE))
         return tuple(dict.fromkeys(names))
 
     @property

@@ -37,10 +37,19 @@ def plan(case: Case, workflow: WorkflowSpec, now: datetime) -> list[Timer]:
     if timers.sla:
         sla = effective_sla(timers, case.priority)
         planned.extend(
-            Timer(case.id, ESCALATE, level, case.state, case.state_entered_at + sla * level, case.last_seq)
+            Timer(
+                case.id,
+                ESCALATE,
+                level,
+                case.state,
+                case.state_entered_at + sla * level,
+                case.last_seq,
+            )
             for level in timers.escalation_levels
             if level > case.escalation_level
         )
     if timers.idle_expiry:
-        planned.append(Timer(case.id, EXPIRE, 0, case.state, now + timers.idle_expiry, case.last_seq))
+        planned.append(
+            Timer(case.id, EXPIRE, 0, case.state, now + timers.idle_expiry, case.last_seq)
+        )
     return planned

@@ -70,7 +70,9 @@ def upgrade() -> None:
         sa.Column("last_hash", sa.String(64), nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
     )
-    op.create_index("ix_cases_position", "cases", ["definition_name", "definition_version", "state"])
+    op.create_index(
+        "ix_cases_position", "cases", ["definition_name", "definition_version", "state"]
+    )
     op.create_index("ix_cases_state_tier", "cases", ["state", "tier"])
     op.create_index("ix_cases_due_at", "cases", ["due_at"])
     op.create_index("ix_cases_escalation", "cases", ["escalation_level"])

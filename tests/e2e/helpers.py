@@ -1,0 +1,62 @@
+"""Helpers for end-to-end tests: database dumps and the staff's walk down each path."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.conftest import Loanflow
+
+LOW_PATH = [("grant_credit", "wang"), ("approve", "zhao"), ("disburse", "ma")]
+MEDIUM_PATH = [
+    ("investigate", "wang"),
+    ("cross_check", "li"),
+    ("risk_review", "chen"),
+    ("approve", "zhao"),
+    ("sign_contract", "zhou"),
+    ("review_account", "zhou"),
+    ("re_review", "sun"),
+    ("disburse", "ma"),
+]
+HIGH_TO_VOTE = [
+    ("accept", "wang"),
+    ("investigate", "wang"),
+    ("cross_check", "li"),
+    ("risk_review", "chen"),
+]
+HIGH_AFTER_VOTE = [
+    ("sign_contract", "zhou"),
+    ("review_account", "zhou"),
+    ("re_review", "sun"),
+    ("disburse", "ma"),
+    ("confirm_use_of_funds", "wang"),
+]
+MEDIUM_APPLICATION: dict[str, str | None] = {
+    "rating": "good",
+    "amount": "60000",
+    "product": "merchant_loan",
+    "guarantee": "guarantee",
+}
+HIGH_APPLICATION: dict[str, str | None] = {
+    "customer_type": "corporate",
+    "rating": None,
+    "amount": "800000",
+    "product": "farm_machinery_loan",
+    "guarantee": "mortgage",
+}
+
+
+def dump(db_url: str) -> str:
+    """Every row of the SQLite database, as SQL text."""
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        return "\n".join(conn.iterdump())
+
+
+def walk(lf: Loanflow, case_id: str, steps: list[tuple[str, str]]) -> None:
+    for action, actor in steps:
+        lf.ok("act", case_id, action, actor=actor)
+
+
+def high_case_at_vote(lf: Loanflow) -> str:
+    case_id = lf.apply(**HIGH_APPLICATION)
+    walk(lf, case_id, HIGH_TO_VOTE)
+    return case_id

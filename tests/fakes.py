@@ -1,0 +1,148 @@
+"""In-memory adapters for service tests: the same ports, no database."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+
+from definitions.loader import bundled_sources, load
+from workflow import ports
+from workflow.errors import NotFound
+from workflow.model import Case, DeployedDefinition, Event, Timer, User
+from workflow.spec import TierPolicy, WorkflowSpec
+
+
+class FakeCaseRepository(ports.AbstractCaseRepository):
+    def __init__(self) -> None:
+        self.rows: dict[int, Case] = {}
+
+    def add(self, case: Case) -> None:
+        case.id = len(self.rows) + 1
+        self.rows[case.id] = case
+
+    def get(self, case_id: int) -> Case | None:
+        return self.rows.get(case_id)
+
+    def list(self, query: ports.CaseQuery) -> Sequence[Case]:
+        found = [c for c in self.rows.values() if query.state in (None, c.state)]
+        found = [c for c in found if query.tier in (None, c.tier)]
+        if query.overdue_at is not None:
+            found = sorted(
+                (c for c in found if c.due_at and c.due_at <= query.overdue_at),
+                key=lambda c: c.due_at or query.overdue_at,
+            )
+        return found[: query.limit]
+
+    def inbox_candidates(self, query: ports.InboxQuery) -> Iterator[Case]:
+        positions = set(query.positions)
+        for c in sorted(
+            self.rows.values(), key=lambda c: (c.priority != "vip", c.state_entered_at)
+        ):
+            if (c.definition_name, c.definition_version, c.state) in positions:
+                yield c
+
+    def current_state(self, case_id: int) -> str | None:
+        return self.rows[case_id].state if case_id in self.rows else None
+
+
+class FakeListRepository:
+    def __init__(self) -> None:
+        self.rows: list[object] = []
+
+    def add(self, row: object) -> None:
+        self.rows.append(row)
+
+
+class FakeEventRepository(FakeListRepository, ports.AbstractEventRepository):
+    def for_case(self, case_id: int) -> Sequence[Event]:
+        return [e for e in self.rows if isinstance(e, Event) and e.case_id == case_id]
+
+
+class FakeTimerRepository(FakeListRepository, ports.AbstractTimerRepository):
+    def pending_for_case(self, case_id: int) -> Sequence[Timer]:
+        return [
+            t
+            for t in self.rows
+            if isinstance(t, Timer)
+            and t.case_id == case_id
+            and t.fired_at is None
+            and t.cancelled_at is None
+        ]
+
+
+class FakeUserRepository(ports.AbstractUserRepository):
+    def __init__(self) -> None:
+        self.rows: dict[str, User] = {}
+
+    def add(self, user: User) -> None:
+        self.rows[user.name] = user
+
+    def get(self, name: str) -> User | None:
+        return self.rows.get(name)
+
+    def list(self) -> Sequence[User]:
+        return sorted(self.rows.values(), key=lambda u: u.name)
+
+    def admin_exists(self) -> bool:
+        return any(u.active and u.holds("admin") for u in self.rows.values())
+
+
+class FakeDefinitionRepository(ports.AbstractDefinitionRepository):
+    """Serves the bundled definitions, parsed once."""
+
+    def __init__(self) -> None:
+        self.specs = {(spec.name, spec.version): spec for spec in map(load, bundled_sources())}
+        self.rows: list[DeployedDefinition] = []
+
+    def add(self, definition: DeployedDefinition) -> None:
+        self.rows.append(definition)
+
+    def get(self, name: str, version: int) -> DeployedDefinition | None:
+        return next((d for d in self.rows if (d.name, d.version) == (name, version)), None)
+
+    def list(self) -> Sequence[DeployedDefinition]:
+        return self.rows
+
+    def latest(self, name: str) -> DeployedDefinition | None:
+        versions = [d for d in self.rows if d.name == name]
+        return max(versions, key=lambda d: d.version) if versions else None
+
+    def parsed(self, name: str, version: int) -> WorkflowSpec | TierPolicy:
+        if (name, version) not in self.specs:
+            raise NotFound("definition", name)
+        return self.specs[(name, version)]
+
+    def workflow(self, name: str, version: int) -> WorkflowSpec:
+        spec = self.parsed(name, version)
+        assert isinstance(spec, WorkflowSpec)
+        return spec
+
+    def policy(self) -> TierPolicy:
+        spec = self.parsed("tier_policy", 1)
+        assert isinstance(spec, TierPolicy)
+        return spec
+
+
+class FakeUnitOfWork(ports.AbstractUnitOfWork):
+    """Commits by keeping a snapshot; a rollback restores the last committed snapshot."""
+
+    def __init__(self) -> None:
+        self.cases = FakeCaseRepository()
+        self.events = FakeEventRepository()
+        self.timers = FakeTimerRepository()
+        self.users = FakeUserRepository()
+        self.definitions = FakeDefinitionRepository()
+        self.commits = 0
+        self._snapshot = self._state()
+
+    def _state(self) -> tuple[object, ...]:
+        return copy.deepcopy((self.cases.rows, self.events.rows, self.timers.rows, self.users.rows))
+
+    def commit(self) -> None:
+        self.commits += 1
+        self._snapshot = self._state()
+
+    def rollback(self) -> None:
+        self.cases.rows, self.events.rows, self.timers.rows, self.users.rows = copy.deepcopy(
+            self._snapshot
+        )
