@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, false, or_, select
+from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from persistence.orm import cases, definitions, events, timers, users
@@ -98,10 +99,39 @@ class SqlAlchemyTimerRepository(ports.AbstractTimerRepository):
 
     def pending_for_case(self, case_id: int) -> Sequence[Timer]:
         c = timers.c
-        stmt = select(Timer).where(
-            c.case_id == case_id, c.fired_at.is_(None), c.cancelled_at.is_(None)
-        )
+        stmt = select(Timer).where(c.case_id == case_id, _open())
         return self.session.scalars(stmt.order_by(c.due_at, c.id)).all()
+
+    def claim_due(
+        self, now: datetime, limit: int, exclude: set[int]
+    ) -> list[tuple[Case, list[Timer]]]:
+        c, t = cases.c, timers.c
+        due = select(t.case_id).where(_open(), t.due_at <= now)
+        stmt = select(Case).where(c.id.in_(due))
+        if exclude:
+            stmt = stmt.where(c.id.not_in(exclude))
+        stmt = stmt.order_by(c.id).limit(limit).with_for_update(skip_locked=True, of=cases)
+        claimed = self.session.scalars(stmt).all()
+        if not claimed:
+            return []
+        ids = [case.id for case in claimed]
+        rows = self.session.scalars(
+            select(Timer)
+            .where(t.case_id.in_(ids), _open(), t.due_at <= now)
+            .order_by(t.case_id, t.due_at, t.level, t.id)
+        ).all()
+        by_case: dict[int, list[Timer]] = {}
+        for timer in rows:
+            by_case.setdefault(timer.case_id, []).append(timer)
+        return [(case, by_case.get(case.id or 0, [])) for case in claimed]
+
+    def count_due(self, now: datetime) -> int:
+        t = timers.c
+        return self.session.scalar(select(func.count()).where(_open(), t.due_at <= now)) or 0
+
+
+def _open() -> Any:
+    return and_(timers.c.fired_at.is_(None), timers.c.cancelled_at.is_(None))
 
 
 class SqlAlchemyUserRepository(ports.AbstractUserRepository):

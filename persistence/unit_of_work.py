@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -67,6 +69,11 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
             self.session.close()
         if isinstance(exc, OperationalError):
             raise _unavailable(exc) from exc
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.session.begin_nested():
+            yield
 
     def commit(self) -> None:
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 
 from definitions.loader import bundled_sources, load
 from workflow import ports
@@ -59,15 +61,32 @@ class FakeEventRepository(FakeListRepository, ports.AbstractEventRepository):
 
 
 class FakeTimerRepository(FakeListRepository, ports.AbstractTimerRepository):
-    def pending_for_case(self, case_id: int) -> Sequence[Timer]:
+    def __init__(self, cases: FakeCaseRepository) -> None:
+        super().__init__()
+        self.cases = cases
+
+    def open(self) -> list[Timer]:
         return [
             t
             for t in self.rows
-            if isinstance(t, Timer)
-            and t.case_id == case_id
-            and t.fired_at is None
-            and t.cancelled_at is None
+            if isinstance(t, Timer) and t.fired_at is None and t.cancelled_at is None
         ]
+
+    def pending_for_case(self, case_id: int) -> Sequence[Timer]:
+        return [t for t in self.open() if t.case_id == case_id]
+
+    def claim_due(
+        self, now: datetime, limit: int, exclude: set[int]
+    ) -> list[tuple[Case, list[Timer]]]:
+        due = sorted(
+            (t for t in self.open() if t.due_at <= now and t.case_id not in exclude),
+            key=lambda t: (t.case_id, t.due_at, t.level),
+        )
+        ids = sorted({t.case_id for t in due})[:limit]
+        return [(self.cases.rows[i], [t for t in due if t.case_id == i]) for i in ids]
+
+    def count_due(self, now: datetime) -> int:
+        return sum(1 for t in self.open() if t.due_at <= now)
 
 
 class FakeUserRepository(ports.AbstractUserRepository):
@@ -129,7 +148,7 @@ class FakeUnitOfWork(ports.AbstractUnitOfWork):
     def __init__(self) -> None:
         self.cases = FakeCaseRepository()
         self.events = FakeEventRepository()
-        self.timers = FakeTimerRepository()
+        self.timers = FakeTimerRepository(self.cases)
         self.users = FakeUserRepository()
         self.definitions = FakeDefinitionRepository()
         self.commits = 0
@@ -137,6 +156,15 @@ class FakeUnitOfWork(ports.AbstractUnitOfWork):
 
     def _state(self) -> tuple[object, ...]:
         return copy.deepcopy((self.cases.rows, self.events.rows, self.timers.rows, self.users.rows))
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        saved = self._state()
+        try:
+            yield
+        except BaseException:
+            self.cases.rows, self.events.rows, self.timers.rows, self.users.rows = saved
+            raise
 
     def commit(self) -> None:
         self.commits += 1

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from workflow import admin, services
 from workflow.errors import LoanflowError
+from workflow.escalation import fire_due_timers
 from workflow.policy import Application, parse_amount
 from workflow.ports import AbstractUnitOfWork, CaseQuery
 
@@ -104,9 +105,16 @@ def run_demo(
     _medium_path(branch)
     _high_path(branch)
     _other_outcomes(branch)
+    say(
+        f"\nThe scheduler's sweep at {now:%Y-%m-%d %H:%M} UTC (cases stalled past their SLA escalate):"
+    )
+    report = fire_due_timers(make_uow(), now)
+    for e in report.escalations:
+        say(f"  system  escalate              {e.id} -> level {e.level} in {e.state}")
     say("\nWhere the cases stand:")
     for view in services.list_cases(make_uow(), CaseQuery(limit=100)):
-        say(f"  {view.id}  {view.tier:6} {view.state:18} {view.amount:>12}  {view.customer}")
+        level = f"  escalation level {view.escalation_level}" if view.escalation_level else ""
+        say(f"  {view.id}  {view.tier:6} {view.state:18} {view.amount:>12}  {view.customer}{level}")
 
 
 def _low_path(b: _Branch) -> None:

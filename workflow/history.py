@@ -7,7 +7,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from workflow.model import Event
+from workflow.model import Case, Event
+from workflow.ports import AbstractUnitOfWork
+from workflow.spec import SYSTEM_ROLE
 
 GENESIS_HASH = "0" * 64
 
@@ -45,4 +47,47 @@ def event_hash(event: Event) -> str:
 def seal(event: Event) -> Event:
     """Set the event's hash from its content and return it."""
     event.hash = event_hash(event)
+    return event
+
+
+def append_event(
+    uow: AbstractUnitOfWork,
+    case: Case,
+    action: str,
+    from_state: str | None,
+    role: str,
+    actor: str,
+    now: datetime,
+    comment: str | None,
+    details: dict[str, Any],
+) -> Event:
+    """Write the next event of the case's hash chain and advance the chain's head on the case.
+
+    Every event bumps the case's version, the token of optimistic concurrency; only a person's
+    event counts as activity for the idle expiry.
+    """
+    assert case.id is not None
+    event = seal(
+        Event(
+            case_id=case.id,
+            seq=case.last_seq + 1,
+            action=action,
+            from_state=from_state,
+            to_state=case.state,
+            actor=actor,
+            role=role,
+            at=now,
+            comment=comment,
+            details=details,
+            definition_name=case.definition_name,
+            definition_version=case.definition_version,
+            prev_hash=case.last_hash or GENESIS_HASH,
+            hash="",
+        )
+    )
+    uow.events.add(event)
+    case.last_seq, case.last_hash = event.seq, event.hash
+    case.version += 1
+    if role != SYSTEM_ROLE:
+        case.last_activity_at = now
     return event

@@ -68,6 +68,11 @@ class Case:
     version: int = 0
     id: int | None = None
 
+    def enter_state(self, now: datetime) -> None:
+        """Start the clock of a newly entered state; escalation is per state."""
+        self.state_entered_at = now
+        self.escalation_level = 0
+
     @property
     def ref(self) -> str:
         """The case's human-friendly id."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -74,6 +75,20 @@ class AbstractTimerRepository(abc.ABC):
     @abc.abstractmethod
     def pending_for_case(self, case_id: int) -> Sequence[Timer]: ...
 
+    @abc.abstractmethod
+    def claim_due(
+        self, now: datetime, limit: int, exclude: set[int]
+    ) -> list[tuple[Case, list[Timer]]]:
+        """Up to `limit` cases with open timers due at `now`, each with those timers in due order.
+
+        The cases are locked for this transaction; cases another sweeper holds are skipped
+        (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: the write lock taken at BEGIN).
+        """
+
+    @abc.abstractmethod
+    def count_due(self, now: datetime) -> int:
+        """How many open timers are due at `now`."""
+
 
 class AbstractUserRepository(abc.ABC):
     """People and their roles."""
@@ -138,6 +153,10 @@ class AbstractUnitOfWork(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         self.rollback()
+
+    @abc.abstractmethod
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: an exception inside undoes only what was done inside."""
 
     @abc.abstractmethod
     def commit(self) -> None:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from workflow import timers
+from workflow import history, timers
 from workflow.engine import engine_for
 from workflow.errors import InvalidInput, NotFound
-from workflow.history import GENESIS_HASH, seal
-from workflow.model import Actor, Case, Event, Timer, User, case_ref
+from workflow.model import Actor, Case, Event, User, case_ref
 from workflow.policy import Application, check_application, classify, format_fen
 from workflow.ports import AbstractUnitOfWork, CaseQuery, InboxQuery
-from workflow.spec import SYSTEM_ROLE, WorkflowSpec
+from workflow.spec import WorkflowSpec
 
 _REF = re.compile(r"^\s*LA-(\d{1,12})\s*$", re.IGNORECASE)
 APPLY = "apply"
@@ -102,8 +100,10 @@ def apply(
         case = _new_case(app, tier, user, workflow, now)
         uow.cases.add(case)
         details = {"tier": tier, "policy": f"{policy.name} v{policy.version}", **_app_details(app)}
-        _append_event(uow, case, APPLY, None, "account_manager", user.name, now, None, details)
-        _rearm_timers(uow, case, workflow, now)
+        history.append_event(
+            uow, case, APPLY, None, "account_manager", user.name, now, None, details
+        )
+        timers.rearm(uow, case, workflow, now)
         view = _view(case, workflow, _actor(user))
         uow.commit()
     return view
@@ -131,12 +131,12 @@ def act(
         workflow = uow.definitions.workflow(case.definition_name, case.definition_version)
         from_state = case.state
         step = engine_for(workflow).fire(case, action, _actor(user), now, comment, vote)
-        _append_event(
+        history.append_event(
             uow, case, action, from_state, step.role, user.name, now, comment, step.details
         )
         if step.changed_state:
-            _enter_state(case, now)
-        _rearm_timers(uow, case, workflow, now)
+            case.enter_state(now)
+        timers.rearm(uow, case, workflow, now)
         view = _view(case, workflow, _actor(user))
         uow.commit()
     return view
@@ -265,63 +265,6 @@ def _app_details(app: Application) -> dict[str, Any]:
         "term_months": app.term_months,
         "priority": app.priority,
     }
-
-
-def _enter_state(case: Case, now: datetime) -> None:
-    case.state_entered_at = now
-    case.escalation_level = 0
-
-
-def _append_event(
-    uow: AbstractUnitOfWork,
-    case: Case,
-    action: str,
-    from_state: str | None,
-    role: str,
-    actor: str,
-    now: datetime,
-    comment: str | None,
-    details: dict[str, Any],
-) -> Event:
-    """Write the next event of the case's hash chain and advance the chain's head on the case."""
-    assert case.id is not None
-    event = seal(
-        Event(
-            case_id=case.id,
-            seq=case.last_seq + 1,
-            action=action,
-            from_state=from_state,
-            to_state=case.state,
-            actor=actor,
-            role=role,
-            at=now,
-            comment=comment,
-            details=details,
-            definition_name=case.definition_name,
-            definition_version=case.definition_version,
-            prev_hash=case.last_hash or GENESIS_HASH,
-            hash="",
-        )
-    )
-    uow.events.add(event)
-    case.last_seq, case.last_hash = event.seq, event.hash
-    case.version += 1  # the optimistic-concurrency token: one step per event
-    if role != SYSTEM_ROLE:
-        case.last_activity_at = now
-    return event
-
-
-def _rearm_timers(
-    uow: AbstractUnitOfWork, case: Case, workflow: WorkflowSpec, now: datetime
-) -> None:
-    """Cancel the case's pending timers and arm the ones its state needs now."""
-    assert case.id is not None
-    for pending in uow.timers.pending_for_case(case.id):
-        pending.cancelled_at = now
-    planned: Sequence[Timer] = timers.plan(case, workflow, now)
-    for timer in planned:
-        uow.timers.add(timer)
-    case.due_at = timers.sla_due_at(case, workflow)
 
 
 def _positions_for(uow: AbstractUnitOfWork, actor: Actor) -> tuple[tuple[str, int, str], ...]:

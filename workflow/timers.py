@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from workflow.model import Case, Timer
+from workflow.ports import AbstractUnitOfWork
 from workflow.spec import TimerSpec, WorkflowSpec
 
 ESCALATE, EXPIRE = "escalate", "expire"
@@ -53,3 +54,13 @@ def plan(case: Case, workflow: WorkflowSpec, now: datetime) -> list[Timer]:
             Timer(case.id, EXPIRE, 0, case.state, now + timers.idle_expiry, case.last_seq)
         )
     return planned
+
+
+def rearm(uow: AbstractUnitOfWork, case: Case, workflow: WorkflowSpec, now: datetime) -> None:
+    """Cancel the case's pending timers and arm the ones its state needs now."""
+    assert case.id is not None
+    for pending in uow.timers.pending_for_case(case.id):
+        pending.cancelled_at = now
+    for timer in plan(case, workflow, now):
+        uow.timers.add(timer)
+    case.due_at = sla_due_at(case, workflow)

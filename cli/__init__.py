@@ -1,0 +1,72 @@
+"""The `loanflow` command line: parse, call one service, print. Only it reads the environment."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+
+from cli import admin, cases, timers
+from cli.settings import DEFAULT_DB, DEFAULT_TZ, Settings, utcnow
+from workflow.errors import LoanflowError
+
+EXIT_CODES = "exit codes: 0 done, 1 refused or invalid input, 2 usage error, 3 concurrent change"
+
+
+class LoanflowGroup(click.Group):
+    """A user's mistake becomes one line on stderr and its exit code; bugs keep their traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LoanflowError as err:
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(err.exit_code)
+
+
+@click.group(cls=LoanflowGroup, epilog=EXIT_CODES)
+@click.option(
+    "--db",
+    "db_url",
+    envvar="LOANFLOW_DB",
+    default=DEFAULT_DB,
+    show_default=True,
+    help="Database URL (sqlite:///FILE or postgresql+psycopg://USER@HOST/DB).",
+)
+@click.option("--actor", envvar="LOANFLOW_ACTOR", help="Who is acting (a user name).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option(
+    "--tz",
+    envvar="LOANFLOW_TZ",
+    default=DEFAULT_TZ,
+    show_default=True,
+    help="The cooperative's time zone, for times shown and times given without offset.",
+)
+@click.version_option(package_name="loanflow")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str, actor: str | None, as_json: bool, tz: str) -> None:
+    """loanflow: loan applications through their approval paths, with an auditable history."""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
+    injected = ctx.obj if isinstance(ctx.obj, dict) else {}
+    ctx.obj = Settings(db_url, actor or None, as_json, zone, injected.get("clock", utcnow))
+
+
+for command in (
+    admin.init,
+    admin.user,
+    cases.apply,
+    cases.show,
+    cases.act,
+    cases.history,
+    cases.list_,
+    cases.inbox,
+    timers.escalate,
+    timers.scheduler,
+    admin.definitions,
+    admin.demo,
+):
+    cli.add_command(command)

@@ -1,0 +1,71 @@
+"""Settings read once from options and the environment, and the parameter types commands share."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import click
+
+if TYPE_CHECKING:
+    from workflow.ports import AbstractUnitOfWork
+
+DEFAULT_DB = "sqlite:///loanflow.db"
+DEFAULT_TZ = "Asia/Shanghai"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What every command needs, read once from options and the environment."""
+
+    db_url: str
+    actor: str | None
+    json: bool
+    tz: ZoneInfo
+    clock: Callable[[], datetime]
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def uow(self, *, write: bool = True, must_exist: bool = True) -> AbstractUnitOfWork:
+        from definitions.loader import parse_text
+        from persistence.database import make_engine, session_factory
+        from persistence.unit_of_work import SqlAlchemyUnitOfWork
+
+        engine = _ENGINES.get(self.db_url)
+        if engine is None:
+            engine = _ENGINES[self.db_url] = make_engine(self.db_url, must_exist=must_exist)
+        return SqlAlchemyUnitOfWork(session_factory(engine), parse_text, write=write)
+
+
+_ENGINES: dict[str, Any] = {}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Moment(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.5 on
+    """ISO 8601 with an offset, or without one in the cooperative's time zone."""
+
+    name = "moment"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 time such as 2026-12-01T09:00", param, ctx)
+        if moment.tzinfo is None:
+            settings = ctx.find_object(Settings) if ctx else None
+            moment = moment.replace(tzinfo=settings.tz if settings else ZoneInfo(DEFAULT_TZ))
+        return moment.astimezone(UTC)
+
+
+pass_settings = click.make_pass_decorator(Settings)
