@@ -105,9 +105,7 @@ def run_demo(
     _medium_path(branch)
     _high_path(branch)
     _other_outcomes(branch)
-    say(
-        f"\nThe scheduler's sweep at {now:%Y-%m-%d %H:%M} UTC (cases stalled past their SLA escalate):"
-    )
+    say(f"\nThe scheduler's sweep at {now:%Y-%m-%d %H:%M} UTC: stalled cases escalate")
     report = fire_due_timers(make_uow(), now)
     for e in report.escalations:
         say(f"  system  escalate              {e.id} -> level {e.level} in {e.state}")

@@ -1,0 +1,54 @@
+"""Fixtures for multi-process tests: a database filled through the service layer, fast."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from definitions.loader import bundled_parsed, parse_text
+from persistence.database import make_engine, session_factory
+from persistence.migrate import upgrade
+from persistence.unit_of_work import SqlAlchemyUnitOfWork
+from tests.conftest import T0
+from workflow import admin, services
+from workflow.policy import Application
+
+CLI = [sys.executable, "-c", "from cli import cli; cli()"]
+APP = Application(
+    "Li Wei", "individual", "good", "small_farmer_credit", "credit", 450000, 12, "normal"
+)
+
+
+def start(db_url: str, *args: str) -> subprocess.Popen[str]:
+    """A `loanflow` process, started now; its output is collected by communicate()."""
+    return subprocess.Popen(
+        [*CLI, "--db", db_url, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.fixture
+def filled(tmp_path: Path) -> Callable[[int], str]:
+    """A migrated SQLite database with `n` low-risk cases applied at T0, one a second."""
+
+    def fill(n: int) -> str:
+        url = f"sqlite:///{tmp_path / 'filled.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        factory = session_factory(engine)
+
+        def uow() -> SqlAlchemyUnitOfWork:
+            return SqlAlchemyUnitOfWork(factory, parse_text)
+
+        admin.deploy_definitions(uow(), bundled_parsed(), T0)
+        admin.add_user(uow(), None, "wang", ["account_manager"], "ys", T0)
+        for i in range(n):
+            services.apply(uow(), "wang", APP, T0 + timedelta(seconds=i))
+        engine.dispose()
+        return url
+
+    return fill
