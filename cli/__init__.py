@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from cli import admin, cases, timers
+from cli import admin, audit, cases, timers
 from cli.settings import DEFAULT_DB, DEFAULT_TZ, Settings, utcnow
 from workflow.errors import LoanflowError
 
@@ -66,6 +66,8 @@ for command in (
     cases.inbox,
     timers.escalate,
     timers.scheduler,
+    audit.audit,
+    audit.documents,
     admin.definitions,
     admin.demo,
 ):

@@ -21,6 +21,7 @@ def init(settings: Settings) -> None:
     from persistence.migrate import upgrade
     from workflow.admin import deploy_definitions
 
+    settings.refuse_auditor()
     parsed = bundled_parsed()
     before, after = upgrade(make_engine(settings.db_url))
     reports = deploy_definitions(settings.uow(), parsed, settings.now())
@@ -119,6 +120,28 @@ def definitions_list(settings: Settings) -> None:
         click.echo(f"{v.name:14} v{v.version:<3} {v.kind:11} {v.tier or '-':7} {v.sha256[:12]}")
 
 
+@definitions.command("graph")
+@click.argument("name")
+@click.option(
+    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
+)
+@click.option(
+    "--version", "version", type=click.IntRange(min=1), help="A version (default: latest)."
+)
+@pass_settings
+def definitions_graph(settings: Settings, name: str, fmt: str, version: int | None) -> None:
+    """Draw a path definition as a Mermaid state diagram or Graphviz DOT."""
+    from definitions.graph import to_dot, to_mermaid
+    from workflow.admin import show_definition
+    from workflow.errors import InvalidInput
+    from workflow.spec import WorkflowSpec
+
+    view = show_definition(settings.uow(write=False), name, version)
+    if not isinstance(view.spec, WorkflowSpec):
+        raise InvalidInput("definition", name, "is the tier policy, not a path to draw")
+    click.echo((to_dot if fmt == "dot" else to_mermaid)(view.spec), nl=False)
+
+
 @definitions.command("show")
 @click.argument("name")
 @click.option(
@@ -170,7 +193,7 @@ def demo(settings: Settings, demo_db: str) -> None:
         )
     upgrade(engine)
     demo_settings = dataclasses.replace(settings, db_url=demo_db)
-    run_demo(demo_settings.uow, bundled_parsed(), settings.now(), click.echo)
+    run_demo(demo_settings.uow, bundled_parsed(), settings.now(), click.echo, settings.renderer())
     where = f"--db sqlite:///{path}" if path else f"--db '{demo_db}'"
     click.echo("\nExplore the result:")
     for command in (

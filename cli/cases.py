@@ -68,16 +68,38 @@ def apply(
 
 @click.command()
 @click.argument("case_id")
+@click.option(
+    "--graph",
+    type=click.Choice(["mermaid", "dot"]),
+    is_flag=False,
+    flag_value="mermaid",
+    default=None,
+    help="Print the process diagram (mermaid unless dot is named) marking where the "
+    "case is and the states it went through.",
+)
 @pass_settings
-def show(settings: Settings, case_id: str) -> None:
+def show(settings: Settings, case_id: str, graph: str | None) -> None:
     """Show a case and the actions you may take on it now."""
     from workflow import services
 
     view = services.show_case(settings.uow(write=False), case_id, settings.actor)
+    if graph:
+        return click.echo(_case_graph(settings, view, graph))
     if settings.json:
         return emit(view)
     for label, value in _case_lines(view, settings.tz):
         click.echo(f"{label:12} {value}")
+
+
+def _case_graph(settings: Settings, view: Any, fmt: str) -> str:
+    from definitions.graph import to_dot, to_mermaid
+    from workflow import services
+    from workflow.admin import show_definition
+
+    events = services.case_history(settings.uow(write=False), view.id)
+    spec = show_definition(settings.uow(write=False), view.definition, view.definition_version).spec
+    draw = to_dot if fmt == "dot" else to_mermaid
+    return draw(spec, visited=[e.to_state for e in events], current=view.state)  # type: ignore[arg-type]
 
 
 @click.command()
@@ -93,7 +115,14 @@ def act(
     from workflow import services
 
     view = services.act(
-        settings.uow(), case_id, action, settings.actor, settings.now(), comment, vote
+        settings.uow(),
+        case_id,
+        action,
+        settings.actor,
+        settings.now(),
+        comment,
+        vote,
+        settings.renderer(),
     )
     if settings.json:
         return emit(view)

@@ -12,20 +12,20 @@ import click
 
 
 def emit(data: Any) -> None:
-    click.echo(json.dumps(_plain(data), ensure_ascii=False, indent=2))
+    click.echo(json.dumps(plain(data), ensure_ascii=False, indent=2))
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            f.name: _plain(getattr(value, f.name))
+            f.name: plain(getattr(value, f.name))
             for f in dataclasses.fields(value)
             if not f.name.startswith("_")
         }
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | frozenset | set):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if hasattr(value, "total_seconds"):

@@ -40,6 +40,36 @@ class Settings:
             engine = _ENGINES[self.db_url] = make_engine(self.db_url, must_exist=must_exist)
         return SqlAlchemyUnitOfWork(session_factory(engine), parse_text, write=write)
 
+    def refuse_auditor(self) -> None:
+        """Changing commands refuse an auditor named by --actor (an uninitialised database has
+        no users, so nobody is refused there)."""
+        from workflow.errors import DatabaseUnavailable
+        from workflow.services import check_may_change
+
+        if self.actor:
+            try:
+                check_may_change(self.uow(write=False), self.actor)
+            except DatabaseUnavailable:
+                pass
+
+    def renderer(self) -> LazyRenderer:
+        return LazyRenderer(self.tz)
+
+
+class LazyRenderer:
+    """Imports Jinja only when a step issues a document: most actions never pay for it."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._real: Any = None
+
+    def render(self, template: str, context: dict[str, Any]) -> str:
+        if self._real is None:
+            from definitions.documents import JinjaRenderer
+
+            self._real = JinjaRenderer(self.tz)
+        return str(self._real.render(template, context))
+
 
 _ENGINES: dict[str, Any] = {}
 

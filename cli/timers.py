@@ -32,6 +32,7 @@ def escalate(settings: Settings, now: datetime | None, batch_size: int) -> None:
     """Fire every due timer once: escalate stalled cases, expire idle ones (1: a case failed)."""
     from workflow.escalation import count_due_timers, fire_due_timers
 
+    settings.refuse_auditor()
     moment = now or settings.now()
     if settings.json or not sys.stdout.isatty():
         report = fire_due_timers(settings.uow(), moment, batch_size)
@@ -80,6 +81,7 @@ def scheduler(settings: Settings, interval: int, cron: str | None, batch_size: i
 
     from workflow.escalation import fire_due_timers
 
+    settings.refuse_auditor()
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.INFO,

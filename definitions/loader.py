@@ -21,6 +21,7 @@ Path = tuple[str | int, ...]
 _WORKFLOW_KEYS = {"name", "version", "tier", "title", "initial", "timers", "committee", "states"}
 _WORKFLOW_KEYS |= {"steps", "withdraw", "kind"}
 _STEP_KEYS = {"action", "from", "to", "role", "guards", "records", "return_to", "reject", "vote"}
+_STEP_KEYS |= {"documents"}
 _TIMER_KEYS = {"sla_days", "escalation_levels", "idle_expiry_days", "vip_factor"}
 _POLICY_KEYS = {"name", "version", "kind", "max_amount", "medium_cap", "products", "guarantees"}
 _POLICY_KEYS |= {"low", "paths"}
@@ -50,6 +51,13 @@ def parse_text(file: str, text: str) -> s.WorkflowSpec | s.TierPolicy:
 def bundled_parsed() -> list[ParsedDefinition]:
     """Every bundled definition, parsed and checked, ready to deploy."""
     return [ParsedDefinition(src.file, src.text, load(src)) for src in bundled_sources()]
+
+
+def template_names() -> set[str]:
+    """The document templates shipped in `definitions/templates/` (without `.html`)."""
+    folder = resources.files("definitions") / "templates"
+    names = (f.name for f in folder.iterdir() if f.name.endswith(".html"))
+    return {n.removesuffix(".html") for n in names if not n.startswith("_")}
 
 
 def load(source: DefinitionSource) -> s.WorkflowSpec | s.TierPolicy:
@@ -256,7 +264,11 @@ class _Workflow:
         if "vote" in raw:
             return self._vote(raw, path, action, source, role, guards)
         dest = doc.get(raw, "to", path, str)
-        out = [s.TransitionSpec(action, source, dest, s.STEP, role, guards, records)]
+        documents = self._documents(raw.get("documents", []), path + ("documents",))
+        step = s.TransitionSpec(
+            action, source, dest, s.STEP, role, guards, records, documents=documents
+        )
+        out = [step]
         if "return_to" in raw:
             back = doc.get(raw, "return_to", path, str)
             out.append(s.TransitionSpec(s.RETURN, source, back, s.RETURN, role, guards, None, True))
@@ -325,6 +337,26 @@ class _Workflow:
             doc.check_type(params, path + (index, name), list)
             guards.append(s.GuardSpec(name, tuple(str(p) for p in params)))
         return tuple(guards)
+
+    def _documents(self, raw: Any, path: Path) -> tuple[s.DocumentSpec, ...]:
+        doc = self.doc
+        doc.check_type(raw, path, list)
+        documents = []
+        for index, item in enumerate(raw):
+            where = path + (index,)
+            doc.check_type(item, where, dict)
+            doc.check_keys(item, {"template", "copies"}, where)
+            template = doc.get(item, "template", where, str)
+            if template not in template_names():
+                known = ", ".join(sorted(template_names()))
+                raise doc.error(
+                    where + ("template",), f"unknown template {template!r} (known: {known})"
+                )
+            copies = doc.check_type(item.get("copies", ["original"]), where + ("copies",), list)
+            if not copies or len(set(copies)) != len(copies):
+                raise doc.error(where + ("copies",), "name each copy once")
+            documents.append(s.DocumentSpec(template, tuple(str(c) for c in copies)))
+        return tuple(documents)
 
     def _check_declared(self, transitions: list[s.TransitionSpec], names: set[str]) -> None:
         for t in transitions:

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
 
-from workflow.model import Case, DeployedDefinition, Event, Timer, User
+from workflow.model import Case, DeployedDefinition, Document, Event, Timer, User
 
 # The Alembic revision this code expects; tests check it is the migrations' head.
 SCHEMA_REVISION = "0001"
@@ -175,6 +175,20 @@ timers = Table(
     ),
 )
 
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("copy", String(32), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    UniqueConstraint("case_id", "seq", "template", "copy", name="uq_documents_issue"),
+)
+
 _mapped = False
 
 
@@ -192,4 +206,5 @@ def start_mappers() -> None:
     )
     mapper_registry.map_imperatively(Event, events)
     mapper_registry.map_imperatively(Timer, timers)
+    mapper_registry.map_imperatively(Document, documents)
     _mapped = True

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from persistence.orm import cases, definitions, events, timers, users
+from persistence.orm import cases, definitions, documents, events, timers, users
 from workflow import ports
 from workflow.errors import InvalidDefinition, NotFound
-from workflow.model import Case, DeployedDefinition, Event, Timer, User
+from workflow.model import Case, DeployedDefinition, Document, Event, Timer, User
 from workflow.spec import TierPolicy, WorkflowSpec
 
 Parser = Callable[[str, str], "WorkflowSpec | TierPolicy"]
@@ -73,6 +73,14 @@ class SqlAlchemyCaseRepository(ports.AbstractCaseRepository):
                 return
             offset += query.batch
 
+    def count(self) -> int:
+        return self.session.scalar(select(func.count()).select_from(cases)) or 0
+
+    def batch_after(self, after_id: int, limit: int) -> Sequence[Case]:
+        c = cases.c
+        stmt = select(Case).where(c.id > after_id).order_by(c.id).limit(limit)
+        return self.session.scalars(stmt).all()
+
     def current_state(self, case_id: int) -> str | None:
         c = cases.c
         return self.session.execute(select(c.state).where(c.id == case_id)).scalar_one_or_none()
@@ -88,6 +96,36 @@ class SqlAlchemyEventRepository(ports.AbstractEventRepository):
     def for_case(self, case_id: int) -> Sequence[Event]:
         c = events.c
         return self.session.scalars(select(Event).where(c.case_id == case_id).order_by(c.seq)).all()
+
+    def for_cases(self, case_ids: Sequence[int]) -> Sequence[Event]:
+        c = events.c
+        stmt = select(Event).where(c.case_id.in_(case_ids)).order_by(c.case_id, c.seq, c.id)
+        return self.session.scalars(stmt).all()
+
+    def batch_after(self, after_id: int, since: datetime | None, limit: int) -> Sequence[Event]:
+        c = events.c
+        stmt = select(Event).where(c.id > after_id)
+        if since is not None:
+            stmt = stmt.where(c.at >= since)
+        return self.session.scalars(stmt.order_by(c.id).limit(limit)).all()
+
+
+class SqlAlchemyDocumentRepository(ports.AbstractDocumentRepository):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, document: Document) -> None:
+        self.session.add(document)
+
+    def for_case(self, case_id: int) -> Sequence[Document]:
+        c = documents.c
+        stmt = select(Document).where(c.case_id == case_id).order_by(c.seq, c.id)
+        return self.session.scalars(stmt).all()
+
+    def for_cases(self, case_ids: Sequence[int]) -> Sequence[Document]:
+        c = documents.c
+        stmt = select(Document).where(c.case_id.in_(case_ids)).order_by(c.case_id, c.seq, c.id)
+        return self.session.scalars(stmt).all()
 
 
 class SqlAlchemyTimerRepository(ports.AbstractTimerRepository):

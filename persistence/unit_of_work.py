@@ -51,6 +51,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.cases = repository.SqlAlchemyCaseRepository(self.session)
         self.events = repository.SqlAlchemyEventRepository(self.session)
         self.timers = repository.SqlAlchemyTimerRepository(self.session)
+        self.documents = repository.SqlAlchemyDocumentRepository(self.session)
         self.users = repository.SqlAlchemyUserRepository(self.session)
         self.definitions = repository.SqlAlchemyDefinitionRepository(self.session, self.parse)
         return self

@@ -10,7 +10,7 @@ from datetime import datetime
 from definitions.loader import bundled_sources, load
 from workflow import ports
 from workflow.errors import NotFound
-from workflow.model import Case, DeployedDefinition, Event, Timer, User
+from workflow.model import Case, DeployedDefinition, Document, Event, Timer, User
 from workflow.spec import TierPolicy, WorkflowSpec
 
 
@@ -43,6 +43,12 @@ class FakeCaseRepository(ports.AbstractCaseRepository):
             if (c.definition_name, c.definition_version, c.state) in positions:
                 yield c
 
+    def count(self) -> int:
+        return len(self.rows)
+
+    def batch_after(self, after_id: int, limit: int) -> Sequence[Case]:
+        return [self.rows[i] for i in sorted(self.rows) if i > after_id][:limit]
+
     def current_state(self, case_id: int) -> str | None:
         return self.rows[case_id].state if case_id in self.rows else None
 
@@ -58,6 +64,18 @@ class FakeListRepository:
 class FakeEventRepository(FakeListRepository, ports.AbstractEventRepository):
     def for_case(self, case_id: int) -> Sequence[Event]:
         return [e for e in self.rows if isinstance(e, Event) and e.case_id == case_id]
+
+    def for_cases(self, case_ids: Sequence[int]) -> Sequence[Event]:
+        found = [e for e in self.rows if isinstance(e, Event) and e.case_id in case_ids]
+        return sorted(found, key=lambda e: (e.case_id, e.seq))
+
+    def batch_after(self, after_id: int, since: datetime | None, limit: int) -> Sequence[Event]:
+        found = [
+            e
+            for i, e in enumerate(self.rows, start=1)
+            if isinstance(e, Event) and i > after_id and (since is None or e.at >= since)
+        ]
+        return found[:limit]
 
 
 class FakeTimerRepository(FakeListRepository, ports.AbstractTimerRepository):
@@ -87,6 +105,14 @@ class FakeTimerRepository(FakeListRepository, ports.AbstractTimerRepository):
 
     def count_due(self, now: datetime) -> int:
         return sum(1 for t in self.open() if t.due_at <= now)
+
+
+class FakeDocumentRepository(FakeListRepository, ports.AbstractDocumentRepository):
+    def for_case(self, case_id: int) -> Sequence[Document]:
+        return [d for d in self.rows if isinstance(d, Document) and d.case_id == case_id]
+
+    def for_cases(self, case_ids: Sequence[int]) -> Sequence[Document]:
+        return [d for d in self.rows if isinstance(d, Document) and d.case_id in case_ids]
 
 
 class FakeUserRepository(ports.AbstractUserRepository):
@@ -149,13 +175,23 @@ class FakeUnitOfWork(ports.AbstractUnitOfWork):
         self.cases = FakeCaseRepository()
         self.events = FakeEventRepository()
         self.timers = FakeTimerRepository(self.cases)
+        self.documents = FakeDocumentRepository()
         self.users = FakeUserRepository()
         self.definitions = FakeDefinitionRepository()
         self.commits = 0
         self._snapshot = self._state()
 
-    def _state(self) -> tuple[object, ...]:
-        return copy.deepcopy((self.cases.rows, self.events.rows, self.timers.rows, self.users.rows))
+    def _repositories(
+        self,
+    ) -> tuple[FakeCaseRepository | FakeListRepository | FakeUserRepository, ...]:
+        return (self.cases, self.events, self.timers, self.documents, self.users)
+
+    def _state(self) -> list[object]:
+        return copy.deepcopy([repo.rows for repo in self._repositories()])
+
+    def _restore(self, state: list[object]) -> None:
+        for repo, rows in zip(self._repositories(), copy.deepcopy(state), strict=True):
+            repo.rows = rows  # type: ignore[assignment]
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -163,7 +199,7 @@ class FakeUnitOfWork(ports.AbstractUnitOfWork):
         try:
             yield
         except BaseException:
-            self.cases.rows, self.events.rows, self.timers.rows, self.users.rows = saved
+            self._restore(saved)
             raise
 
     def commit(self) -> None:
@@ -171,6 +207,4 @@ class FakeUnitOfWork(ports.AbstractUnitOfWork):
         self._snapshot = self._state()
 
     def rollback(self) -> None:
-        self.cases.rows, self.events.rows, self.timers.rows, self.users.rows = copy.deepcopy(
-            self._snapshot
-        )
+        self._restore(self._snapshot)

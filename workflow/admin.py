@@ -10,7 +10,7 @@ from datetime import datetime
 from workflow.errors import InvalidDefinition, InvalidInput, NotFound
 from workflow.model import DeployedDefinition, User
 from workflow.ports import AbstractUnitOfWork
-from workflow.services import resolve_actor
+from workflow.services import AUDITORS_CHANGE_NOTHING, resolve_actor
 from workflow.spec import ROLES, SYSTEM_ACTOR, TierPolicy, WorkflowSpec
 
 _MAX_NAME = 64
@@ -82,6 +82,8 @@ def add_user(
             raise InvalidInput(
                 "role", ",".join(unknown), f"{problem} (known: {', '.join(sorted(ROLES))})"
             )
+        if "auditor" in wanted and len(wanted) > 1:
+            raise InvalidInput("role", ",".join(wanted), "the auditor role is held alone")
         if uow.users.get(name) is not None:
             raise InvalidInput("user name", name, "a user with this name exists already")
         user = User(name=name, roles=wanted, branch=branch, created_at=now)
@@ -172,8 +174,10 @@ def _definition_view(uow: AbstractUnitOfWork, d: DeployedDefinition) -> Definiti
 
 def _require_admin(uow: AbstractUnitOfWork, actor_name: str | None, doing: str) -> User | None:
     if not uow.users.admin_exists():
+        if actor_name and (actor := uow.users.get(actor_name)) and actor.holds("auditor"):
+            raise InvalidInput("actor", actor_name, AUDITORS_CHANGE_NOTHING)
         return None
-    return resolve_actor(uow, actor_name, "admin", doing)
+    return resolve_actor(uow, actor_name, "admin", doing, changing=True)
 
 
 def _check_name(field: str, value: str) -> str:

@@ -14,7 +14,7 @@ from workflow import admin, services
 from workflow.errors import LoanflowError
 from workflow.escalation import fire_due_timers
 from workflow.policy import Application, parse_amount
-from workflow.ports import AbstractUnitOfWork, CaseQuery
+from workflow.ports import AbstractUnitOfWork, CaseQuery, DocumentRenderer
 
 BRANCH = "yingshang"
 STAFF = (
@@ -40,6 +40,7 @@ class _Branch:
     make_uow: UowFactory
     say: Say
     now: datetime
+    renderer: DocumentRenderer
 
     def tick(self, hours: float) -> datetime:
         self.now += timedelta(hours=hours)
@@ -81,7 +82,14 @@ class _Branch:
         for action in actions:
             try:
                 view = services.act(
-                    self.make_uow(), ref, action, actor, self.tick(hours), comment, vote
+                    self.make_uow(),
+                    ref,
+                    action,
+                    actor,
+                    self.tick(hours),
+                    comment,
+                    vote,
+                    self.renderer,
                 )
             except LoanflowError as err:
                 self.say(f"  REFUSED  {actor:7} {action:13} {err}")
@@ -92,7 +100,11 @@ class _Branch:
 
 
 def run_demo(
-    make_uow: UowFactory, parsed: Iterable[admin.ParsedDefinition], now: datetime, say: Say
+    make_uow: UowFactory,
+    parsed: Iterable[admin.ParsedDefinition],
+    now: datetime,
+    say: Say,
+    renderer: DocumentRenderer,
 ) -> None:
     """Build the demo branch on an empty, migrated database, printing each step."""
     start = now - timedelta(days=14)
@@ -100,7 +112,7 @@ def run_demo(
     for name, roles in STAFF:
         admin.add_user(make_uow(), "root", name, roles, BRANCH, start)
     say(f"Staff of branch {BRANCH}: " + ", ".join(f"{n} ({'/'.join(r)})" for n, r in STAFF))
-    branch = _Branch(make_uow, say, start)
+    branch = _Branch(make_uow, say, start, renderer)
     _low_path(branch)
     _medium_path(branch)
     _high_path(branch)

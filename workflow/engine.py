@@ -33,6 +33,7 @@ class Step:
     role: str
     kind: str
     details: dict[str, Any] = field(default_factory=dict)
+    documents: tuple[s.DocumentSpec, ...] = ()
 
     @property
     def changed_state(self) -> bool:
@@ -185,7 +186,8 @@ class Engine:
             if t.outcome is not None:
                 details["decision"] = t.outcome
         to_state = t.dest or t.source
-        event.kwargs["taken"].append(Step(t.action, t.source, to_state, t.role, t.kind, details))
+        step = Step(t.action, t.source, to_state, t.role, t.kind, details, t.documents)
+        event.kwargs["taken"].append(step)
 
 
 def _tally(votes: dict[str, str], extra: str | None) -> dict[str, int]:

@@ -118,6 +118,20 @@ class Timer:
 
 
 @dataclass(eq=False)
+class Document:
+    """A document issued at a step, kept with the SHA-256 that its event's hash chain covers."""
+
+    case_id: int
+    seq: int  # the event that issued it
+    template: str
+    copy: str
+    content: str
+    sha256: str
+    issued_at: datetime
+    id: int | None = None
+
+
+@dataclass(eq=False)
 class DeployedDefinition:
     """A definition file as deployed: its text is the source of truth for cases pinned to it."""
 

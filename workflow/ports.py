@@ -8,8 +8,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
+from typing import Any, Protocol
 
-from workflow.model import Case, DeployedDefinition, Event, Timer, User
+from workflow.model import Case, DeployedDefinition, Document, Event, Timer, User
 from workflow.spec import TierPolicy, WorkflowSpec
 
 
@@ -52,6 +53,13 @@ class AbstractCaseRepository(abc.ABC):
         """Candidates, VIP first, then most escalated, then oldest; the caller checks guards."""
 
     @abc.abstractmethod
+    def count(self) -> int: ...
+
+    @abc.abstractmethod
+    def batch_after(self, after_id: int, limit: int) -> Sequence[Case]:
+        """The next `limit` cases by id after `after_id` (for streaming over every case)."""
+
+    @abc.abstractmethod
     def current_state(self, case_id: int) -> str | None:
         """The committed state, read afresh (for conflict messages)."""
 
@@ -64,6 +72,33 @@ class AbstractEventRepository(abc.ABC):
 
     @abc.abstractmethod
     def for_case(self, case_id: int) -> Sequence[Event]: ...
+
+    @abc.abstractmethod
+    def for_cases(self, case_ids: Sequence[int]) -> Sequence[Event]:
+        """The events of several cases, by case then seq."""
+
+    @abc.abstractmethod
+    def batch_after(self, after_id: int, since: datetime | None, limit: int) -> Sequence[Event]:
+        """The next `limit` events by id after `after_id`, at or after `since`."""
+
+
+class DocumentRenderer(Protocol):
+    """Renders a document template with a context (the Jinja adapter lives in definitions/)."""
+
+    def render(self, template: str, context: dict[str, Any]) -> str: ...
+
+
+class AbstractDocumentRepository(abc.ABC):
+    """Documents issued at steps."""
+
+    @abc.abstractmethod
+    def add(self, document: Document) -> None: ...
+
+    @abc.abstractmethod
+    def for_case(self, case_id: int) -> Sequence[Document]: ...
+
+    @abc.abstractmethod
+    def for_cases(self, case_ids: Sequence[int]) -> Sequence[Document]: ...
 
 
 class AbstractTimerRepository(abc.ABC):
@@ -140,6 +175,7 @@ class AbstractUnitOfWork(abc.ABC):
     cases: AbstractCaseRepository
     events: AbstractEventRepository
     timers: AbstractTimerRepository
+    documents: AbstractDocumentRepository
     users: AbstractUserRepository
     definitions: AbstractDefinitionRepository
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from workflow import history, timers
-from workflow.engine import engine_for
+from workflow.engine import Step, engine_for
 from workflow.errors import InvalidInput, NotFound
-from workflow.model import Actor, Case, Event, User, case_ref
+from workflow.model import Actor, Case, Document, Event, User, case_ref
 from workflow.policy import Application, check_application, classify, format_fen
-from workflow.ports import AbstractUnitOfWork, CaseQuery, InboxQuery
+from workflow.ports import AbstractUnitOfWork, CaseQuery, DocumentRenderer, InboxQuery
 from workflow.spec import WorkflowSpec
 
+AUDITOR = "auditor"
+AUDITORS_CHANGE_NOTHING = "auditors read everything and change nothing"
 _REF = re.compile(r"^\s*LA-(\d{1,12})\s*$", re.IGNORECASE)
 APPLY = "apply"
 
@@ -89,7 +92,7 @@ def apply(
         InvalidInput, NotFound, RoleRequired: bad input or an actor who may not apply.
     """
     with uow:
-        user = resolve_actor(uow, actor_name, "account_manager", "apply")
+        user = resolve_actor(uow, actor_name, "account_manager", "apply", changing=True)
         policy = uow.definitions.policy()
         check_application(app, policy)
         tier = classify(app, policy)
@@ -104,7 +107,7 @@ def apply(
             uow, case, APPLY, None, "account_manager", user.name, now, None, details
         )
         timers.rearm(uow, case, workflow, now)
-        view = _view(case, workflow, _actor(user))
+        view = case_view(case, workflow, _actor(user))
         uow.commit()
     return view
 
@@ -117,8 +120,10 @@ def act(
     now: datetime,
     comment: str | None = None,
     vote: str | None = None,
+    renderer: DocumentRenderer | None = None,
 ) -> CaseView:
-    """Perform one action on a case as a person; the case, its event and its timers commit together.
+    """Perform one action on a case as a person; the case, its event, its timers and the documents
+    the step issues commit together.
 
     Raises:
         NotFound: no such case or actor.
@@ -126,18 +131,23 @@ def act(
         ConcurrentChange: another writer changed the case first.
     """
     with uow:
-        user = resolve_actor(uow, actor_name)
-        case = _get_case(uow, ref)
+        user = resolve_actor(uow, actor_name, changing=True)
+        case = get_case(uow, ref)
         workflow = uow.definitions.workflow(case.definition_name, case.definition_version)
         from_state = case.state
         step = engine_for(workflow).fire(case, action, _actor(user), now, comment, vote)
-        history.append_event(
-            uow, case, action, from_state, step.role, user.name, now, comment, step.details
+        issued = _render_documents(case, step, renderer, now)
+        details = {**step.details, **_document_details(issued)}
+        event = history.append_event(
+            uow, case, action, from_state, step.role, user.name, now, comment, details
         )
+        for document in issued:
+            document.seq = event.seq
+            uow.documents.add(document)
         if step.changed_state:
             case.enter_state(now)
         timers.rearm(uow, case, workflow, now)
-        view = _view(case, workflow, _actor(user))
+        view = case_view(case, workflow, _actor(user))
         uow.commit()
     return view
 
@@ -145,17 +155,17 @@ def act(
 def show_case(uow: AbstractUnitOfWork, ref: str, actor_name: str | None) -> CaseView:
     """A case with the actions the actor may take now (none without an actor)."""
     with uow:
-        case = _get_case(uow, ref)
+        case = get_case(uow, ref)
         workflow = uow.definitions.workflow(case.definition_name, case.definition_version)
         user = resolve_actor(uow, actor_name) if actor_name else None
-        return _view(case, workflow, _actor(user) if user else None)
+        return case_view(case, workflow, _actor(user) if user else None)
 
 
 def case_history(uow: AbstractUnitOfWork, ref: str) -> list[EventView]:
     """Every event of a case, in order."""
     with uow:
-        case = _get_case(uow, ref)
-        return [_event_view(e) for e in uow.events.for_case(case.id or 0)]
+        case = get_case(uow, ref)
+        return [event_view(e) for e in uow.events.for_case(case.id or 0)]
 
 
 def list_cases(uow: AbstractUnitOfWork, query: CaseQuery) -> list[CaseView]:
@@ -163,7 +173,7 @@ def list_cases(uow: AbstractUnitOfWork, query: CaseQuery) -> list[CaseView]:
     with uow:
         found = uow.cases.list(query)
         return [
-            _view(c, uow.definitions.workflow(c.definition_name, c.definition_version))
+            case_view(c, uow.definitions.workflow(c.definition_name, c.definition_version))
             for c in found
         ]
 
@@ -183,7 +193,7 @@ def inbox(uow: AbstractUnitOfWork, actor_name: str | None, limit: int = 50) -> l
         found: list[CaseView] = []
         for case in uow.cases.inbox_candidates(query):
             workflow = uow.definitions.workflow(case.definition_name, case.definition_version)
-            view = _view(case, workflow, actor)
+            view = case_view(case, workflow, actor)
             waiting = set(view.allowed_actions) & set(workflow.work_actions_from(case.state))
             if waiting or (escalation and case.escalation_level >= escalation):
                 found.append(view)
@@ -193,7 +203,12 @@ def inbox(uow: AbstractUnitOfWork, actor_name: str | None, limit: int = 50) -> l
 
 
 def resolve_actor(
-    uow: AbstractUnitOfWork, name: str | None, role: str | None = None, doing: str = ""
+    uow: AbstractUnitOfWork,
+    name: str | None,
+    role: str | None = None,
+    doing: str = "",
+    *,
+    changing: bool = False,
 ) -> User:
     """The active user behind `--actor`, holding `role` if one is named.
 
@@ -209,9 +224,20 @@ def resolve_actor(
         raise NotFound("user", name, "add one with `loanflow user add`")
     if not user.active:
         raise InvalidInput("actor", name, "this user is disabled")
+    if changing and user.holds(AUDITOR):
+        raise InvalidInput("actor", name, AUDITORS_CHANGE_NOTHING)
     if role and not user.holds(role):
         raise InvalidInput("actor", name, f"only a {role} may {doing}; {name} holds {_roles(user)}")
     return user
+
+
+def check_may_change(uow: AbstractUnitOfWork, actor_name: str | None) -> None:
+    """Refuse a changing command to an auditor (commands without an actor need none)."""
+    if actor_name:
+        with uow:
+            user = uow.users.get(actor_name)
+            if user is not None and user.holds(AUDITOR):
+                raise InvalidInput("actor", actor_name, AUDITORS_CHANGE_NOTHING)
 
 
 def _roles(user: User) -> str:
@@ -222,7 +248,7 @@ def _actor(user: User) -> Actor:
     return Actor(user.name, frozenset(user.roles))
 
 
-def _get_case(uow: AbstractUnitOfWork, ref: str) -> Case:
+def get_case(uow: AbstractUnitOfWork, ref: str) -> Case:
     case = uow.cases.get(parse_ref(ref))
     if case is None:
         raise NotFound("case", ref.strip())
@@ -267,6 +293,55 @@ def _app_details(app: Application) -> dict[str, Any]:
     }
 
 
+def _render_documents(
+    case: Case, step: Step, renderer: DocumentRenderer | None, now: datetime
+) -> list[Document]:
+    """Render the documents the step issues, one per copy, with their SHA-256."""
+    if not step.documents:
+        return []
+    if renderer is None:
+        raise RuntimeError(f"{step.action} issues documents but no renderer was wired")
+    assert case.id is not None
+    issued = []
+    for spec in step.documents:
+        for copy in spec.copies:
+            context = document_context(case, spec.template, copy, now)
+            content = renderer.render(spec.template, context)
+            digest = hashlib.sha256(content.encode()).hexdigest()
+            issued.append(Document(case.id, 0, spec.template, copy, content, digest, now))
+    return issued
+
+
+def _document_details(issued: list[Document]) -> dict[str, Any]:
+    if not issued:
+        return {}
+    listed = [{"template": d.template, "copy": d.copy, "sha256": d.sha256} for d in issued]
+    return {"documents": listed}
+
+
+def document_context(case: Case, template: str, copy: str, now: datetime) -> dict[str, Any]:
+    """What a document template may use: the case, the people on it, the committee's tally."""
+    votes = list(case.votes.values())
+    return {
+        "case": {
+            "id": case.ref,
+            "customer": case.customer_name,
+            "customer_type": case.customer_type,
+            "rating": case.rating,
+            "product": case.product,
+            "guarantee": case.guarantee,
+            "amount": format_fen(case.amount_fen),
+            "term_months": case.term_months,
+            "branch": case.branch,
+        },
+        "people": dict(case.participants),
+        "votes": {"approve": votes.count("approve"), "reject": votes.count("reject")},
+        "copy": copy,
+        "document_no": f"{case.ref}-{template.upper().replace('_', '-')}",
+        "issued_at": now,
+    }
+
+
 def _positions_for(uow: AbstractUnitOfWork, actor: Actor) -> tuple[tuple[str, int, str], ...]:
     positions: list[tuple[str, int, str]] = []
     for deployed in uow.definitions.list():
@@ -278,7 +353,7 @@ def _positions_for(uow: AbstractUnitOfWork, actor: Actor) -> tuple[tuple[str, in
     return tuple(positions)
 
 
-def _view(case: Case, workflow: WorkflowSpec, actor: Actor | None = None) -> CaseView:
+def case_view(case: Case, workflow: WorkflowSpec, actor: Actor | None = None) -> CaseView:
     assert case.id is not None
     closed = workflow.is_terminal(case.state)
     allowed = engine_for(workflow).allowed_actions(case, actor) if actor and not closed else ()
@@ -315,7 +390,7 @@ def _view(case: Case, workflow: WorkflowSpec, actor: Actor | None = None) -> Cas
     )
 
 
-def _event_view(e: Event) -> EventView:
+def event_view(e: Event) -> EventView:
     return EventView(
         seq=e.seq,
         action=e.action,

@@ -41,6 +41,14 @@ class GuardSpec:
 
 
 @dataclass(frozen=True)
+class DocumentSpec:
+    """A document issued when a step is taken: a template, rendered once per copy."""
+
+    template: str
+    copies: tuple[str, ...] = ("original",)
+
+
+@dataclass(frozen=True)
 class TransitionSpec:
     """One legal move: `action` from `source` to `dest` (None: stays, as an undecided vote)."""
 
@@ -53,6 +61,7 @@ class TransitionSpec:
     records: str | None = None
     comment_required: bool = False
     outcome: str | None = None  # the vote this transition decides on ("approve"/"reject")
+    documents: tuple[DocumentSpec, ...] = ()
 
 
 @dataclass(frozen=True)

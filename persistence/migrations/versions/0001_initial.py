@@ -1,4 +1,4 @@
-"""Initial schema: definitions, users, cases, append-only events, timers.
+"""Initial schema: definitions, users, cases, append-only events, timers, documents.
 
 Revision ID: 0001
 Revises:
@@ -108,6 +108,18 @@ def upgrade() -> None:
         sa.Column("fired_at", UTCDateTime),
         sa.Column("cancelled_at", UTCDateTime),
     )
+    op.create_table(
+        "documents",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column("case_id", Id, sa.ForeignKey("cases.id"), nullable=False),
+        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("template", sa.String(64), nullable=False),
+        sa.Column("copy", sa.String(32), nullable=False),
+        sa.Column("content", sa.Text, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("issued_at", UTCDateTime, nullable=False),
+        sa.UniqueConstraint("case_id", "seq", "template", "copy", name="uq_documents_issue"),
+    )
     where = {"sqlite_where": sa.text(OPEN_TIMER), "postgresql_where": sa.text(OPEN_TIMER)}
     op.create_index("ix_timers_open_due", "timers", ["due_at"], **where)
     op.create_index("ix_timers_open_case", "timers", ["case_id"], **where)
@@ -137,5 +149,5 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         op.execute("DROP TRIGGER IF EXISTS events_append_only ON events")
         op.execute("DROP FUNCTION IF EXISTS loanflow_events_append_only()")
-    for table in ("timers", "events", "cases", "users", "definitions"):
+    for table in ("documents", "timers", "events", "cases", "users", "definitions"):
         op.drop_table(table)
