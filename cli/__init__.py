@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from cli import admin, audit, cases, timers
-from cli.settings import DEFAULT_DB, DEFAULT_TZ, Settings, utcnow
+from cli.settings import DEFAULT_DB, DEFAULT_TZ, Settings, dispose_engines, utcnow
 from workflow.errors import LoanflowError
 
 EXIT_CODES = "exit codes: 0 done, 1 refused or invalid input, 2 usage error, 3 concurrent change"
@@ -53,6 +53,7 @@ def cli(ctx: click.Context, db_url: str, actor: str | None, as_json: bool, tz: s
         raise click.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
     injected = ctx.obj if isinstance(ctx.obj, dict) else {}
     ctx.obj = Settings(db_url, actor or None, as_json, zone, injected.get("clock", utcnow))
+    ctx.call_on_close(dispose_engines)
 
 
 for command in (

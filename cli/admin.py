@@ -17,13 +17,12 @@ from workflow.errors import InvalidInput
 def init(settings: Settings) -> None:
     """Create or upgrade the schema and deploy the bundled definitions (idempotent)."""
     from definitions.loader import bundled_parsed
-    from persistence.database import make_engine
     from persistence.migrate import upgrade
     from workflow.admin import deploy_definitions
 
     settings.refuse_auditor()
     parsed = bundled_parsed()
-    before, after = upgrade(make_engine(settings.db_url))
+    before, after = upgrade(settings.engine(must_exist=False))
     reports = deploy_definitions(settings.uow(), parsed, settings.now())
     if settings.json:
         return emit({"schema": {"before": before, "after": after}, "definitions": reports})
@@ -181,18 +180,18 @@ def _definition_summary(v: Any) -> dict[str, Any]:
 def demo(settings: Settings, demo_db: str) -> None:
     """Build a demo branch: staff, cases on all three paths and refusals; print what happened."""
     from definitions.loader import bundled_parsed
-    from persistence.database import make_engine, parse_url, sqlite_path
+    from persistence.database import parse_url, sqlite_path
     from persistence.migrate import current_revision, upgrade
     from workflow.demo import run_demo
 
-    engine = make_engine(demo_db)
+    demo_settings = dataclasses.replace(settings, db_url=demo_db)
+    engine = demo_settings.engine(must_exist=False)
     path = sqlite_path(parse_url(demo_db))
     if current_revision(engine) is not None:
         raise InvalidInput(
             "--db", demo_db, "the demo needs a new database; delete it or pass another --db"
         )
     upgrade(engine)
-    demo_settings = dataclasses.replace(settings, db_url=demo_db)
     run_demo(demo_settings.uow, bundled_parsed(), settings.now(), click.echo, settings.renderer())
     where = f"--db sqlite:///{path}" if path else f"--db '{demo_db}'"
     click.echo("\nExplore the result:")

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 import click
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from workflow.ports import AbstractUnitOfWork
 
 DEFAULT_DB = "sqlite:///loanflow.db"
@@ -30,15 +32,21 @@ class Settings:
     def now(self) -> datetime:
         return self.clock()
 
-    def uow(self, *, write: bool = True, must_exist: bool = True) -> AbstractUnitOfWork:
-        from definitions.loader import parse_text
-        from persistence.database import make_engine, session_factory
-        from persistence.unit_of_work import SqlAlchemyUnitOfWork
+    def engine(self, *, must_exist: bool = True) -> Engine:
+        """The process's engine for --db, made on first use (disposed when the command ends)."""
+        from persistence.database import make_engine
 
         engine = _ENGINES.get(self.db_url)
         if engine is None:
             engine = _ENGINES[self.db_url] = make_engine(self.db_url, must_exist=must_exist)
-        return SqlAlchemyUnitOfWork(session_factory(engine), parse_text, write=write)
+        return engine
+
+    def uow(self, *, write: bool = True) -> AbstractUnitOfWork:
+        from definitions.loader import parse_text
+        from persistence.database import session_factory
+        from persistence.unit_of_work import SqlAlchemyUnitOfWork
+
+        return SqlAlchemyUnitOfWork(session_factory(self.engine()), parse_text, write=write)
 
     def refuse_auditor(self) -> None:
         """Changing commands refuse an auditor named by --actor (an uninitialised database has
@@ -72,6 +80,12 @@ class LazyRenderer:
 
 
 _ENGINES: dict[str, Any] = {}
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection: a command leaves none open behind it."""
+    while _ENGINES:
+        _ENGINES.popitem()[1].dispose()
 
 
 def utcnow() -> datetime:

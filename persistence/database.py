@@ -59,8 +59,13 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
-    kwargs: dict[str, Any] = {"pool_pre_ping": False}
-    return create_engine(parsed, **kwargs)
+    try:
+        import psycopg  # noqa: F401  # the optional `postgres` extra
+    except ModuleNotFoundError:
+        raise InvalidInput(
+            "--db", parsed.render_as_string(), "PostgreSQL needs: pip install 'loanflow[postgres]'"
+        ) from None
+    return create_engine(parsed, pool_pre_ping=True)
 
 
 def _configure_sqlite(engine: Engine) -> None:

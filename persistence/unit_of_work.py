@@ -64,7 +64,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     ) -> None:
         try:
             super().__exit__(exc_type, exc, tb)
-            if isinstance(exc, StaleDataError):  # an autoflush lost the optimistic race
+            if isinstance(exc, StaleDataError | IntegrityError):  # an autoflush lost a race
                 raise self._conflict() from exc
         finally:
             self.session.close()
@@ -88,11 +88,13 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.session.rollback()
 
     def _conflict(self) -> ConcurrentChange:
-        case = self.cases.seen[-1] if self.cases.seen else None
-        if case is None or case.id is None:
-            return ConcurrentChange("?", "unknown")
-        current = self.cases.current_state(case.id) or "unknown"
-        return ConcurrentChange(case_ref(case.id), current)
+        """Name the case we were changing and the state another writer left it in."""
+        case_id = self.cases.seen[-1].id if self.cases.seen else None
+        if case_id is None:
+            return ConcurrentChange(None, None)
+        self.session.rollback()
+        current = self.cases.current_state(case_id) or "unknown"
+        return ConcurrentChange(case_ref(case_id), current)
 
 
 def _unavailable(err: OperationalError) -> DatabaseUnavailable:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli import cli
+from tests.dbs import BACKENDS, database
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai, a Monday
 
@@ -93,9 +94,11 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'loanflow.db'}"
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file, and an isolated PostgreSQL schema when configured."""
+    with database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -84,8 +84,11 @@ class ConcurrentChange(LoanflowError):
 
     exit_code = 3
 
-    def __init__(self, case_id: str, current_state: str) -> None:
+    def __init__(self, case_id: str | None, current_state: str | None) -> None:
         self.case_id, self.current_state = case_id, current_state
+        if case_id is None:
+            super().__init__("the data changed while this command ran; run the command again")
+            return
         super().__init__(
             f"{case_id}: this case changed since it was read (now in state {current_state}); "
             "run the command again"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from tests.conftest import Loanflow
+from tests.dbs import dump as dump
 
 LOW_PATH = [("grant_credit", "wang"), ("approve", "zhao"), ("disburse", "ma")]
 MEDIUM_PATH = [
@@ -43,12 +42,6 @@ HIGH_APPLICATION: dict[str, str | None] = {
     "product": "farm_machinery_loan",
     "guarantee": "mortgage",
 }
-
-
-def dump(db_url: str) -> str:
-    """Every row of the SQLite database, as SQL text."""
-    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
-        return "\n".join(conn.iterdump())
 
 
 def walk(lf: Loanflow, case_id: str, steps: list[tuple[str, str]]) -> None:

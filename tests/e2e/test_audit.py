@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import select, text, update
 
+from persistence.orm import cases, events
 from tests.conftest import Loanflow
+from tests.dbs import execute, tamperer
 from tests.e2e.helpers import (
     HIGH_AFTER_VOTE,
     LOW_PATH,
@@ -23,19 +23,6 @@ from tests.e2e.helpers import (
 )
 from workflow.history import GENESIS_HASH, canonical_bytes
 from workflow.model import Event
-
-
-@contextmanager
-def tamperer(lf: Loanflow) -> Iterator[sqlite3.Connection]:
-    """A connection with the append-only triggers dropped, as someone with file access could."""
-    conn = sqlite3.connect(lf.db_url.removeprefix("sqlite:///"))
-    conn.execute("DROP TRIGGER events_no_update")
-    conn.execute("DROP TRIGGER events_no_delete")
-    try:
-        yield conn
-        conn.commit()
-    finally:
-        conn.close()
 
 
 def verify(lf: Loanflow) -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -120,15 +107,17 @@ def test_verify_names_the_case_and_event_of_each_kind_of_tampering(
     lf: Loanflow, three_paths: list[str], kind: str
 ) -> None:
     statement, seq, problem = TAMPERING[kind]
-    with tamperer(lf) as conn:
+    with tamperer(lf.db_url) as conn:
         if "reorder" in kind:  # through negative numbers, so that (case_id, seq) stays unique
-            conn.execute("UPDATE events SET seq = -seq WHERE case_id = 2 AND seq IN (3, 4)")
+            conn.execute(text("UPDATE events SET seq = -seq WHERE case_id = 2 AND seq IN (3, 4)"))
             conn.execute(
-                "UPDATE events SET seq = CASE seq WHEN -3 THEN 4 ELSE 3 END "
-                "WHERE case_id = 2 AND seq IN (-3, -4)"
+                text(
+                    "UPDATE events SET seq = CASE seq WHEN -3 THEN 4 ELSE 3 END "
+                    "WHERE case_id = 2 AND seq IN (-3, -4)"
+                )
             )
         else:
-            conn.execute(statement)
+            conn.execute(text(statement))
     code, report = verify(lf)
     assert code == 1
     [finding] = report["findings"]
@@ -137,15 +126,19 @@ def test_verify_names_the_case_and_event_of_each_kind_of_tampering(
 
 
 def test_a_row_inserted_in_the_middle_is_found(lf: Loanflow, three_paths: list[str]) -> None:
-    with tamperer(lf) as conn:
-        conn.execute("UPDATE events SET seq = seq + 100 WHERE case_id = 2 AND seq >= 4")
-        conn.execute("UPDATE events SET seq = seq - 99 WHERE case_id = 2 AND seq >= 104")
-        conn.execute(
-            "INSERT INTO events (case_id, seq, action, from_state, to_state, actor, role, at, "
-            "details, definition_name, definition_version, prev_hash, hash) SELECT case_id, 4, "
-            "'approve', from_state, to_state, 'zhao', 'branch_head', at, '{}', definition_name, "
-            "definition_version, hash, hash FROM events WHERE case_id = 2 AND seq = 3"
-        )
+    with tamperer(lf.db_url) as conn:
+        conn.execute(text("UPDATE events SET seq = seq + 100 WHERE case_id = 2 AND seq >= 4"))
+        conn.execute(text("UPDATE events SET seq = seq - 99 WHERE case_id = 2 AND seq >= 104"))
+        third = conn.execute(select(events).where(events.c.case_id == 2, events.c.seq == 3)).one()
+        row = {
+            **third._asdict(),
+            "seq": 4,
+            "action": "approve",
+            "actor": "zhao",
+            "role": "branch_head",
+            "prev_hash": third.hash,
+        }
+        conn.execute(events.insert().values({k: v for k, v in row.items() if k != "id"}))
     code, report = verify(lf)
     assert code == 1
     assert report["findings"][0]["case_id"] == three_paths[1]
@@ -154,56 +147,37 @@ def test_a_row_inserted_in_the_middle_is_found(lf: Loanflow, three_paths: list[s
 
 def forge(lf: Loanflow, case_id: int, **changes: object) -> None:
     """Append an event with a valid hash chained to the last one: only replay can catch it."""
-    conn = sqlite3.connect(lf.db_url.removeprefix("sqlite:///"))
-    last = conn.execute(
-        "SELECT seq, hash, to_state, at FROM events WHERE case_id = ? ORDER BY seq DESC LIMIT 1",
-        (case_id,),
-    ).fetchone()
-    fields = {
-        "case_id": case_id,
-        "seq": last[0] + 1,
-        "action": "approve",
-        "from_state": last[2],
-        "to_state": "approved",
-        "actor": "zhao",
-        "role": "branch_head",
-        "at": datetime.fromisoformat(last[3] + "+00:00") + timedelta(hours=1),
-        "comment": None,
-        "details": {},
-        "definition_name": "low_risk",
-        "definition_version": 1,
-        "prev_hash": last[1],
-        "hash": "",
-    }
-    fields.update(changes)
-    event = Event(**fields)  # type: ignore[arg-type]
-    digest = hashlib.sha256(canonical_bytes(event)).hexdigest()
-    conn.execute(
-        "INSERT INTO events (case_id, seq, action, from_state, to_state, actor, role, at, "
-        "comment, details, definition_name, definition_version, prev_hash, hash) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?)",
-        (
-            case_id,
-            event.seq,
-            event.action,
-            event.from_state,
-            event.to_state,
-            event.actor,
-            event.role,
-            event.at.replace(tzinfo=None).isoformat(" "),
-            None,
-            "low_risk",
-            1,
-            event.prev_hash,
-            digest,
-        ),
-    )
-    conn.execute(
-        "UPDATE cases SET state = ?, last_seq = ?, last_hash = ?, version = ? WHERE id = ?",
-        (event.to_state, event.seq, digest, event.seq, case_id),
-    )
-    conn.commit()
-    conn.close()
+    with tamperer(lf.db_url) as conn:
+        last = conn.execute(
+            select(events).where(events.c.case_id == case_id).order_by(events.c.seq.desc()).limit(1)
+        ).one()
+        fields = {
+            "case_id": case_id,
+            "seq": last.seq + 1,
+            "action": "approve",
+            "from_state": last.to_state,
+            "to_state": "approved",
+            "actor": "zhao",
+            "role": "branch_head",
+            "at": last.at + timedelta(hours=1),
+            "comment": None,
+            "details": {},
+            "definition_name": "low_risk",
+            "definition_version": 1,
+            "prev_hash": last.hash,
+            "hash": "",
+        }
+        fields.update(changes)
+        event = Event(**fields)  # type: ignore[arg-type]
+        event.hash = hashlib.sha256(canonical_bytes(event)).hexdigest()
+        conn.execute(events.insert().values({**fields, "hash": event.hash}))
+        conn.execute(
+            update(cases)
+            .where(cases.c.id == case_id)
+            .values(
+                state=event.to_state, last_seq=event.seq, last_hash=event.hash, version=event.seq
+            )
+        )
 
 
 @pytest.mark.parametrize(
@@ -266,8 +240,7 @@ def test_steps_issue_their_documents_with_hashes_in_the_history(lf: Loanflow) ->
 def test_an_altered_document_is_found_by_verify(lf: Loanflow) -> None:
     case_id = lf.apply(**MEDIUM_APPLICATION)
     walk(lf, case_id, MEDIUM_PATH[:5])
-    with sqlite3.connect(lf.db_url.removeprefix("sqlite:///")) as conn:
-        conn.execute("UPDATE documents SET content = replace(content, '60000.00', '90000.00')")
+    execute(lf.db_url, "UPDATE documents SET content = replace(content, '60000.00', '90000.00')")
     code, report = verify(lf)
     assert code == 1
     assert report["findings"][0]["problem"] == "document loan_certificate (original) was altered"

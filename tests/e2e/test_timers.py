@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.conftest import T0, Loanflow
-from tests.e2e.helpers import HIGH_APPLICATION, MEDIUM_APPLICATION, dump, walk
+from tests.dbs import dump, execute
+from tests.e2e.helpers import HIGH_APPLICATION, MEDIUM_APPLICATION, walk
 
 PATHS = {"low": {}, "medium": MEDIUM_APPLICATION, "high": HIGH_APPLICATION}
 
@@ -135,8 +135,8 @@ def test_list_overdue_shows_the_most_overdue_first(lf: Loanflow) -> None:
 
 def test_a_timer_whose_case_moved_on_is_re_evaluated_not_fired(lf: Loanflow) -> None:
     case_id = lf.apply()
-    with sqlite3.connect(lf.db_url.removeprefix("sqlite:///")) as conn:  # a case moved on
-        conn.execute("UPDATE cases SET state = 'credit_granted' WHERE id = 1")  # without its timers
+    # The case moved on without its timers (only a bug or a hand-edit could do this).
+    execute(lf.db_url, "UPDATE cases SET state = 'credit_granted' WHERE id = 1")
     report = sweep(lf, at(days=5))
     assert (report["fired"], report["skipped"]) == (0, 2)
     assert [a for a, _, _ in events(lf, case_id)] == ["apply"]
@@ -144,8 +144,7 @@ def test_a_timer_whose_case_moved_on_is_re_evaluated_not_fired(lf: Loanflow) -> 
 
 def test_one_failing_case_is_reported_and_the_sweep_goes_on(lf: Loanflow) -> None:
     broken, fine = lf.apply(), lf.apply()
-    with sqlite3.connect(lf.db_url.removeprefix("sqlite:///")) as conn:
-        conn.execute("UPDATE cases SET definition_version = 99 WHERE id = 1")
+    execute(lf.db_url, "UPDATE cases SET definition_version = 99 WHERE id = 1")
     result = lf("escalate", "--now", at(days=3), as_json=True)
     assert result.exit_code == 1
     report = json.loads(result.stdout)

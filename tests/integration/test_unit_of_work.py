@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
 
 from definitions.loader import bundled_parsed, parse_text
 from persistence.database import make_engine, session_factory
 from persistence.migrate import head_revision, upgrade
 from persistence.orm import SCHEMA_REVISION
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
+from tests.dbs import dump
 from workflow import admin, services
 from workflow.errors import ConcurrentChange
 from workflow.history import event_hash
@@ -26,8 +27,8 @@ APP = Application(
 
 
 @pytest.fixture
-def make_uow(tmp_path: Path):  # type: ignore[no-untyped-def]
-    engine = make_engine(f"sqlite:///{tmp_path / 'lf.db'}")
+def make_uow(db_url: str):  # type: ignore[no-untyped-def]
+    engine = make_engine(db_url)
     upgrade(engine)
     factory = session_factory(engine)
 
@@ -37,7 +38,8 @@ def make_uow(tmp_path: Path):  # type: ignore[no-untyped-def]
     admin.deploy_definitions(make(), bundled_parsed(), NOW)
     for name, role in [("wang", "account_manager"), ("zhao", "branch_head"), ("ma", "teller")]:
         admin.add_user(make(), None, name, [role], "ys", NOW)
-    return make
+    yield make
+    engine.dispose()
 
 
 def reload(make_uow, case_id: int = 1) -> Case:  # type: ignore[no-untyped-def]
@@ -93,13 +95,15 @@ def test_a_stale_version_is_a_concurrent_change_and_writes_nothing(make_uow) -> 
 
 def test_events_are_append_only_in_the_database(make_uow) -> None:  # type: ignore[no-untyped-def]
     services.apply(make_uow(), "wang", APP, NOW)
-    with make_uow() as uow:
-        for statement in ("UPDATE events SET actor = 'eve'", "DELETE FROM events"):
-            with pytest.raises(Exception, match="events are append-only"):
-                uow.session.execute(text(statement))
+    for statement in ("UPDATE events SET actor = 'eve'", "DELETE FROM events"):
+        with make_uow() as uow, pytest.raises(DatabaseError, match="events are append-only"):
+            uow.session.execute(text(statement))
 
 
-def test_migrating_twice_changes_nothing(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'twice.db'}")
+def test_migrating_twice_changes_nothing(db_url: str) -> None:
+    engine = make_engine(db_url)
     assert upgrade(engine) == (None, SCHEMA_REVISION)
+    before = dump(db_url)
     assert upgrade(engine) == (SCHEMA_REVISION, SCHEMA_REVISION)
+    assert dump(db_url) == before
+    engine.dispose()

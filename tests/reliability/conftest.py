@@ -6,7 +6,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -32,11 +31,11 @@ def start(db_url: str, *args: str) -> subprocess.Popen[str]:
 
 
 @pytest.fixture
-def filled(tmp_path: Path) -> Callable[[int], str]:
-    """A migrated SQLite database with `n` low-risk cases applied at T0, one a second."""
+def filled(db_url: str) -> Callable[[int], str]:
+    """A migrated database with `n` low-risk cases applied at T0, one a second."""
 
     def fill(n: int) -> str:
-        url = f"sqlite:///{tmp_path / 'filled.db'}"
+        url = db_url
         engine = make_engine(url)
         upgrade(engine)
         factory = session_factory(engine)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 
 from tests.conftest import Loanflow
+from tests.dbs import query
 
 CLI = [sys.executable, "-c", "from cli import cli; cli()"]
 
@@ -39,10 +39,10 @@ def test_two_processes_acting_on_one_case_at_once_one_wins(lf: Loanflow) -> None
             "changed since it was read" in loser
             or "cannot grant_credit in state credit_granted" in loser
         )
-    with sqlite3.connect(lf.db_url.removeprefix("sqlite:///")) as conn:
-        counts = conn.execute(
-            "SELECT case_id, COUNT(*) FROM events WHERE action = 'grant_credit' GROUP BY case_id"
-        ).fetchall()
-        versions = conn.execute("SELECT DISTINCT version, last_seq FROM cases").fetchall()
+    counts = query(
+        lf.db_url,
+        "SELECT case_id, COUNT(*) FROM events WHERE action = 'grant_credit' GROUP BY case_id",
+    )
+    versions = query(lf.db_url, "SELECT DISTINCT version, last_seq FROM cases")
     assert sorted(counts) == [(n, 1) for n in range(1, 7)]
     assert versions == [(2, 2)]

@@ -4,29 +4,45 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import func, select
+
+from persistence.orm import timers
 from tests.conftest import T0
+from tests.dbs import connect, query
 from tests.reliability.conftest import start
 
 CASES = 150  # x 3 due timers (two escalations and the expiry) = 450
 
 
 def counts(db_url: str) -> dict[str, int]:
-    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
-        rows = conn.execute("SELECT action, COUNT(*) FROM events GROUP BY action").fetchall()
-        per_case = conn.execute(
-            "SELECT COUNT(*) FROM (SELECT case_id, action, details FROM events "
-            "WHERE actor = 'system' GROUP BY case_id, action, details HAVING COUNT(*) > 1)"
-        ).fetchone()[0]
+    """Events by action, system events written twice, and open timers already due."""
+    seen = dict(query(db_url, "SELECT action, COUNT(*) FROM events GROUP BY action"))
+    twice = query(
+        db_url,
+        "SELECT COUNT(*) FROM (SELECT case_id, action, to_state FROM events WHERE actor = 'system' "
+        "AND action = 'expire' GROUP BY case_id, action, to_state HAVING COUNT(*) > 1) AS t",
+    )[0][0]
+    levels = query(db_url, "SELECT case_id, seq, details FROM events WHERE action = 'escalate'")
+    per_level = Counter((case_id, _level(details)) for case_id, _, details in levels)
+    twice += sum(1 for n in per_level.values() if n > 1)
+    with connect(db_url) as conn:
         open_due = conn.execute(
-            "SELECT COUNT(*) FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL "
-            "AND due_at <= ?",
-            (datetime.now(UTC).replace(tzinfo=None).isoformat(" "),),
-        ).fetchone()[0]
-    return {**dict(rows), "duplicates": per_case, "open_due": open_due}
+            select(func.count()).where(
+                timers.c.fired_at.is_(None),
+                timers.c.cancelled_at.is_(None),
+                timers.c.due_at <= datetime.now(UTC),
+            )
+        ).scalar_one()
+    return {**seen, "duplicates": twice, "open_due": open_due}
+
+
+def _level(details: object) -> int:
+    data = json.loads(details) if isinstance(details, str) else details
+    return int(data["level"])  # type: ignore[index]
 
 
 def test_three_sweepers_at_once_fire_each_timer_exactly_once(
