@@ -118,6 +118,7 @@ cases = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("state_entered_at", UTCDateTime, nullable=False),
     Column("last_activity_at", UTCDateTime, nullable=False),
+    Column("last_event_at", UTCDateTime, nullable=False),
     Column("last_seq", Integer, nullable=False),
     Column("last_hash", String(64), nullable=False),
     Column("version", Integer, nullable=False),

@@ -121,8 +121,8 @@ def _fire_case(
     uow: AbstractUnitOfWork, case: Case, due: list[Timer], now: datetime, report: SweepReport
 ) -> None:
     workflow = uow.definitions.workflow(case.definition_name, case.definition_version)
-    if now < case.last_activity_at:
-        return  # a sweep "as of" a moment before the case's last action: history never runs back
+    if now < case.last_event_at:
+        return  # a sweep "as of" a moment before the case's last event: history never runs back
     for timer in due:
         if timer.cancelled_at is not None or timer.fired_at is not None:
             continue  # cancelled by an expiry fired just before

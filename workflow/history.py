@@ -94,6 +94,7 @@ def advance(case: Case, event: Event) -> None:
     """What every event does to its case's row: the chain's head, the version and, for a person's
     event, the last activity that the idle expiry counts from."""
     case.last_seq, case.last_hash = event.seq, event.hash
+    case.last_event_at = event.at
     case.version += 1
     if event.role != SYSTEM_ROLE:
         case.last_activity_at = event.at

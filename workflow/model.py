@@ -59,6 +59,7 @@ class Case:
     created_at: datetime
     state_entered_at: datetime
     last_activity_at: datetime
+    last_event_at: datetime
     participants: dict[str, str] = field(default_factory=dict)
     votes: dict[str, str] = field(default_factory=dict)
     escalation_level: int = 0

@@ -30,6 +30,7 @@ ROW_FIELDS = (
     "votes",
     "state_entered_at",
     "last_activity_at",
+    "last_event_at",
     "due_at",
 )
 APPLICATION_FIELDS = {
@@ -221,7 +222,9 @@ class _Checker:
             created_at=e.at,
             state_entered_at=e.at,
             last_activity_at=e.at,
+            last_event_at=e.at,
         )
+        self.shadow.due_at = timers.sla_due_at(self.shadow, wf)
 
     def _move(self, e: Event) -> None:
         shadow = self.shadow

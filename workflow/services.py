@@ -134,6 +134,9 @@ def act(
         user = resolve_actor(uow, actor_name, changing=True)
         case = get_case(uow, ref)
         workflow = uow.definitions.workflow(case.definition_name, case.definition_version)
+        # Officers' machines may disagree on the time by a little: a case's history never runs
+        # back, so an action is dated no earlier than the case's last event.
+        now = max(now, case.last_event_at)
         from_state = case.state
         step = engine_for(workflow).fire(case, action, _actor(user), now, comment, vote)
         issued = _render_documents(case, step, renderer, now)
@@ -276,6 +279,7 @@ def _new_case(
         created_at=now,
         state_entered_at=now,
         last_activity_at=now,
+        last_event_at=now,
         participants={"originator": user.name},
     )
 

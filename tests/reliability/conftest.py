@@ -13,14 +13,20 @@ from definitions.loader import bundled_parsed, parse_text
 from persistence.database import make_engine, session_factory
 from persistence.migrate import upgrade
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
-from tests.conftest import T0
+from tests.conftest import STAFF, T0
 from workflow import admin, services
 from workflow.policy import Application
 
 CLI = [sys.executable, "-c", "from cli import cli; cli()"]
-APP = Application(
-    "Li Wei", "individual", "good", "small_farmer_credit", "credit", 450000, 12, "normal"
-)
+APPS = [  # low, medium and high risk; the high one in the green channel
+    Application(
+        "Li Wei", "individual", "good", "small_farmer_credit", "credit", 450000, 12, "normal"
+    ),
+    Application("Hu Jun", "individual", None, "merchant_loan", "guarantee", 6000000, 24, "normal"),
+    Application(
+        "Harvest Co", "corporate", None, "farm_machinery_loan", "mortgage", 80000000, 36, "vip"
+    ),
+]
 
 
 def start(db_url: str, *args: str) -> subprocess.Popen[str]:
@@ -44,9 +50,10 @@ def filled(db_url: str) -> Callable[[int], str]:
             return SqlAlchemyUnitOfWork(factory, parse_text)
 
         admin.deploy_definitions(uow(), bundled_parsed(), T0)
-        admin.add_user(uow(), None, "wang", ["account_manager"], "ys", T0)
+        for name, roles in STAFF.items():
+            admin.add_user(uow(), None, name, roles, "ys", T0)
         for i in range(n):
-            services.apply(uow(), "wang", APP, T0 + timedelta(seconds=i))
+            services.apply(uow(), "wang", APPS[i % len(APPS)], T0 + timedelta(seconds=i))
         engine.dispose()
         return url
 

@@ -52,6 +52,7 @@ def new_case(path: str, originator: str = "wang") -> Case:
         NOW,
         NOW,
         NOW,
+        NOW,
         participants={"originator": originator},
         id=1,
     )

@@ -116,3 +116,11 @@ def test_inbox_lists_the_cases_waiting_for_the_actors_work(uow: FakeUnitOfWork) 
     assert [v.id for v in services.inbox(uow, "zhao")] == ["LA-000001"]
     assert [v.id for v in services.inbox(uow, "wang")] == ["LA-000002"]  # LA-000001: withdraw only
     assert services.inbox(uow, "ma") == []
+
+
+def test_an_action_is_never_dated_before_the_cases_last_event(uow: FakeUnitOfWork) -> None:
+    services.apply(uow, "wang", APP, NOW)
+    skewed = NOW - timedelta(seconds=3)  # another officer's machine runs a little behind
+    services.act(uow, "LA-000001", "grant_credit", "wang", skewed)
+    first, second = uow.events.for_case(1)
+    assert second.at == first.at == NOW

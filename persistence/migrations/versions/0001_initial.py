@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("state_entered_at", UTCDateTime, nullable=False),
         sa.Column("last_activity_at", UTCDateTime, nullable=False),
+        sa.Column("last_event_at", UTCDateTime, nullable=False),
         sa.Column("last_seq", sa.Integer, nullable=False),
         sa.Column("last_hash", sa.String(64), nullable=False),
         sa.Column("version", sa.Integer, nullable=False),

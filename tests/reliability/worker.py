@@ -1,0 +1,97 @@
+"""A worker process for reliability tests: random actions (legal or not) by random staff.
+
+Run as `python -m tests.reliability.worker DB_URL SEED ATTEMPTS [--sweep]`; prints one JSON line
+with its counts. With --sweep it also fires due timers now and then, and prints a line per
+committed action, so that a parent killing it can tell what it had done.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from datetime import UTC, datetime, timedelta
+
+from definitions.loader import parse_text
+from persistence.database import make_engine, session_factory
+from persistence.unit_of_work import SqlAlchemyUnitOfWork
+from workflow import services
+from workflow.errors import ConcurrentChange, LoanflowError
+from workflow.escalation import fire_due_timers
+
+ACTORS = [
+    "wang",
+    "li",
+    "zhang",
+    "chen",
+    "zhou",
+    "sun",
+    "zhao",
+    "qian",
+    "wu",
+    "zheng",
+    "feng",
+    "ma",
+    "audit1",
+    "ghost",
+]
+ACTIONS = [
+    "grant_credit",
+    "approve",
+    "disburse",
+    "investigate",
+    "cross_check",
+    "risk_review",
+    "sign_contract",
+    "review_account",
+    "re_review",
+    "accept",
+    "vote",
+    "return",
+    "reject",
+    "withdraw",
+    "confirm_use_of_funds",
+    "expire",
+    "fly",
+]
+
+
+class _Renderer:
+    def render(self, template: str, context: dict[str, object]) -> str:
+        return f"{template} for {context['case']}"
+
+
+def main(db_url: str, seed: int, attempts: int, sweep: bool) -> None:
+    rng = random.Random(seed)
+    engine = make_engine(db_url)
+    factory = session_factory(engine)
+    counts = {"attempts": 0, "succeeded": 0, "conflicts": 0, "refused": 0}
+    ahead = timedelta(0)  # sweeps move this worker's clock ahead of the wall clock
+    for _ in range(attempts):
+        uow = SqlAlchemyUnitOfWork(factory, parse_text)
+        if sweep and rng.random() < 0.2:
+            ahead += timedelta(days=rng.choice([1, 3, 31]))
+            fire_due_timers(uow, datetime.now(UTC) + ahead, batch_size=5)
+            continue
+        now = datetime.now(UTC) + ahead
+        ref = f"LA-{rng.randint(1, 21):06d}"  # LA-000021 does not exist
+        action, actor = rng.choice(ACTIONS), rng.choice(ACTORS)
+        vote = rng.choice(["approve", "reject", None]) if action == "vote" else None
+        comment = rng.choice(["because", None])
+        counts["attempts"] += 1
+        try:
+            services.act(uow, ref, action, actor, now, comment, vote, _Renderer())
+        except ConcurrentChange:
+            counts["conflicts"] += 1
+        except LoanflowError:
+            counts["refused"] += 1
+        else:
+            counts["succeeded"] += 1
+            if sweep:
+                print(json.dumps({"done": [ref, action, actor]}), flush=True)
+    engine.dispose()
+    print(json.dumps(counts), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), "--sweep" in sys.argv)
