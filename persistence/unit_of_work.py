@@ -43,8 +43,13 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         self.session = self.session_factory()
+        options: dict[str, object] = {WRITE: self.write}
+        if not self.write and self.session.get_bind().dialect.name == "postgresql":
+            # A reader (audit verify, reports) sees one snapshot: a case row and its events from
+            # the same moment, however busy the officers are.
+            options["isolation_level"] = "REPEATABLE READ"
         try:
-            self.session.connection(execution_options={WRITE: self.write})
+            self.session.connection(execution_options=options)
         except OperationalError as err:
             self.session.close()
             raise _unavailable(err) from err

@@ -18,6 +18,7 @@ from persistence.unit_of_work import SqlAlchemyUnitOfWork
 from workflow import services
 from workflow.errors import ConcurrentChange, LoanflowError
 from workflow.escalation import fire_due_timers
+from workflow.policy import Application
 
 ACTORS = [
     "wang",
@@ -56,6 +57,11 @@ ACTIONS = [
 ]
 
 
+APPLICATION = Application(
+    "Li Wei", "individual", None, "merchant_loan", "guarantee", 6000000, 24, "normal"
+)
+
+
 class _Renderer:
     def render(self, template: str, context: dict[str, object]) -> str:
         return f"{template} for {context['case']}"
@@ -67,6 +73,7 @@ def main(db_url: str, seed: int, attempts: int, sweep: bool) -> None:
     factory = session_factory(engine)
     counts = {"attempts": 0, "succeeded": 0, "conflicts": 0, "refused": 0}
     ahead = timedelta(0)  # sweeps move this worker's clock ahead of the wall clock
+    newest = 20  # the cases the test made; a sweeping worker also takes new applications
     for _ in range(attempts):
         uow = SqlAlchemyUnitOfWork(factory, parse_text)
         if sweep and rng.random() < 0.2:
@@ -74,7 +81,11 @@ def main(db_url: str, seed: int, attempts: int, sweep: bool) -> None:
             fire_due_timers(uow, datetime.now(UTC) + ahead, batch_size=5)
             continue
         now = datetime.now(UTC) + ahead
-        ref = f"LA-{rng.randint(1, 21):06d}"  # LA-000021 does not exist
+        if sweep and rng.random() < 0.15:
+            newest = int(services.apply(uow, "wang", APPLICATION, now).id[3:])
+            print(json.dumps({"done": ["apply", newest]}), flush=True)
+            continue
+        ref = f"LA-{rng.randint(max(1, newest - 19), newest + 1):06d}"  # the last never exists
         action, actor = rng.choice(ACTIONS), rng.choice(ACTORS)
         vote = rng.choice(["approve", "reject", None]) if action == "vote" else None
         comment = rng.choice(["because", None])
