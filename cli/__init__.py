@@ -17,6 +17,12 @@ EXIT_CODES = "exit codes: 0 done, 1 refused or invalid input, 2 usage error, 3 c
 class LoanflowGroup(click.Group):
     """A user's mistake becomes one line on stderr and its exit code; bugs keep their traceback."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Bytes that are not UTF-8 reach Python as lone surrogates; no database can store them.
+        for arg in args:
+            _check_text(arg, "argument")
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -47,13 +53,24 @@ class LoanflowGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, db_url: str, actor: str | None, as_json: bool, tz: str) -> None:
     """loanflow: loan applications through their approval paths, with an auditable history."""
+    for name, value in (("LOANFLOW_DB", db_url), ("LOANFLOW_ACTOR", actor), ("LOANFLOW_TZ", tz)):
+        _check_text(value or "", name)
     try:
         zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a name too long
+        raise click.BadParameter(f"unknown time zone {tz[:60]!r}", param_hint="--tz") from None
     injected = ctx.obj if isinstance(ctx.obj, dict) else {}
     ctx.obj = Settings(db_url, actor or None, as_json, zone, injected.get("clock", utcnow))
     ctx.call_on_close(dispose_engines)
+
+
+def _check_text(value: str, what: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise click.UsageError(f"{what} {value[:40]!r} is not valid UTF-8 text") from None
+    if "\x00" in value:
+        raise click.UsageError(f"{what} {value[:40]!r} contains a NUL character")
 
 
 for command in (

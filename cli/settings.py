@@ -109,7 +109,10 @@ class Moment(click.ParamType):  # type: ignore[type-arg]  # generic from click 8
         if moment.tzinfo is None:
             settings = ctx.find_object(Settings) if ctx else None
             moment = moment.replace(tzinfo=settings.tz if settings else ZoneInfo(DEFAULT_TZ))
-        return moment.astimezone(UTC)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00 east of UTC falls before year 1
+            self.fail(f"{value!r} is out of the range of representable times", param, ctx)
 
 
 pass_settings = click.make_pass_decorator(Settings)
