@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from cli import admin, audit, cases, timers
+from cli import admin, audit, cases, reports, timers
 from cli.settings import DEFAULT_DB, DEFAULT_TZ, Settings, dispose_engines, utcnow
 from workflow.errors import LoanflowError
 
@@ -86,6 +86,7 @@ for command in (
     timers.scheduler,
     audit.audit,
     audit.documents,
+    reports.report,
     admin.definitions,
     admin.demo,
 ):

@@ -31,7 +31,7 @@ def init(settings: Settings) -> None:
     )
     click.echo(f"{schema} in {shown_db(settings.db_url)}")
     for r in reports:
-        click.echo(f"  {r.outcome:9} {r.kind:11} {r.name} v{r.version}")
+        click.echo(f"  {r.outcome:9} {r.kind:14} {r.name} v{r.version}")
 
 
 @click.group()
@@ -116,7 +116,7 @@ def definitions_list(settings: Settings) -> None:
     if settings.json:
         return emit([_definition_summary(v) for v in views])
     for v in views:
-        click.echo(f"{v.name:14} v{v.version:<3} {v.kind:11} {v.tier or '-':7} {v.sha256[:12]}")
+        click.echo(f"{v.name:14} v{v.version:<3} {v.kind:14} {v.tier or '-':7} {v.sha256[:12]}")
 
 
 @definitions.command("graph")
@@ -137,7 +137,7 @@ def definitions_graph(settings: Settings, name: str, fmt: str, version: int | No
 
     view = show_definition(settings.uow(write=False), name, version)
     if not isinstance(view.spec, WorkflowSpec):
-        raise InvalidInput("definition", name, "is the tier policy, not a path to draw")
+        raise InvalidInput("definition", name, f"is a {view.kind}, not a path to draw")
     click.echo((to_dot if fmt == "dot" else to_mermaid)(view.spec), nl=False)
 
 
@@ -203,3 +203,17 @@ def demo(settings: Settings, demo_db: str) -> None:
         "escalate",
     ):
         click.echo(f"  loanflow {where} {command}")
+    _print_demo_service_report(demo_settings, where)
+
+
+def _print_demo_service_report(settings: Settings, where: str) -> None:
+    """The demo ends with the service report of its branch, as its branch head reads it."""
+    from cli.reports import text_lines
+    from workflow.demo import BRANCH_HEAD, service_report
+
+    data = service_report(settings.uow, settings.now(), settings.tz)
+    period = f"--from {data.period.first_day} --to {data.period.last_day}"
+    click.echo(f"\nThe branch's service report (loanflow {where} --actor {BRANCH_HEAD} ")
+    click.echo(f"report service {period}; add --format html -o report.html for charts):\n")
+    for line in text_lines(data, settings.tz):
+        click.echo(line)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from importlib import resources
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from workflow import spec as s
 from workflow.admin import ParsedDefinition
 from workflow.errors import InvalidDefinition
 from workflow.guards import KNOWN_GUARDS
+
+if TYPE_CHECKING:
+    import yaml
 
 Path = tuple[str | int, ...]
 
@@ -25,6 +27,8 @@ _STEP_KEYS |= {"documents"}
 _TIMER_KEYS = {"sla_days", "escalation_levels", "idle_expiry_days", "vip_factor"}
 _POLICY_KEYS = {"name", "version", "kind", "max_amount", "medium_cap", "products", "guarantees"}
 _POLICY_KEYS |= {"low", "paths"}
+_RATING_KEYS = {"name", "version", "kind", "title", "min_measured_actions", "floor", "levels"}
+_LEVEL_KEYS = {"stars", "max_turnaround_ratio", "max_breach_rate"}
 TIERS = ("low", "medium", "high")
 
 
@@ -43,14 +47,28 @@ def bundled_sources() -> list[DefinitionSource]:
     return [DefinitionSource(f.name, f.read_text(encoding="utf-8")) for f in files]
 
 
-def parse_text(file: str, text: str) -> s.WorkflowSpec | s.TierPolicy:
-    """Parse and validate a definition's text (the repository's parser for deployed definitions)."""
+def parse_text(file: str, text: str) -> s.DefinitionSpec:
+    """Parse and validate a definition's YAML text."""
     return load(DefinitionSource(file, text))
+
+
+def compile_text(file: str, text: str) -> str:
+    """A definition's data as JSON, stored at deployment so that reading it back needs no YAML."""
+    # Key order is kept: the order of states in the YAML is the order they are listed in.
+    return json.dumps(_Document.from_yaml(DefinitionSource(file, text)).data)
+
+
+def parse_compiled(file: str, compiled: str) -> s.DefinitionSpec:
+    """Validate and build a deployed definition from its compiled JSON (the repository's parser)."""
+    return _build(_Document.from_compiled(file, compiled))
 
 
 def bundled_parsed() -> list[ParsedDefinition]:
     """Every bundled definition, parsed and checked, ready to deploy."""
-    return [ParsedDefinition(src.file, src.text, load(src)) for src in bundled_sources()]
+    return [
+        ParsedDefinition(src.file, src.text, load(src), compile_text(src.file, src.text))
+        for src in bundled_sources()
+    ]
 
 
 def template_names() -> set[str]:
@@ -60,35 +78,49 @@ def template_names() -> set[str]:
     return {n.removesuffix(".html") for n in names if not n.startswith("_")}
 
 
-def load(source: DefinitionSource) -> s.WorkflowSpec | s.TierPolicy:
+def load(source: DefinitionSource) -> s.DefinitionSpec:
     """Parse and validate one definition file.
 
     Raises:
         InvalidDefinition: naming the file, the line and key, and the problem.
     """
-    doc = _Document(source)
+    return _build(_Document.from_yaml(source))
+
+
+def _build(doc: _Document) -> s.DefinitionSpec:
     if doc.data.get("kind") == "tier_policy":
         return _Policy(doc).build()
+    if doc.data.get("kind") == "service_rating":
+        return _Rating(doc).build()
     return _Workflow(doc).build()
 
 
 class _Document:
-    """Parsed YAML plus the line of every key, for error messages."""
+    """A definition's data plus the line of every key, for error messages."""
 
-    def __init__(self, source: DefinitionSource) -> None:
-        self.file = source.file
+    def __init__(self, file: str, data: Any, lines: dict[Path, int]) -> None:
+        if not isinstance(data, dict):
+            raise InvalidDefinition(file, "", "expected a mapping at the top level")
+        self.file, self.data, self.lines = file, data, lines
+
+    @classmethod
+    def from_yaml(cls, source: DefinitionSource) -> _Document:
+        import yaml  # only deploying reads YAML; the action path reads the compiled JSON
+
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
         try:
-            node = yaml.compose(source.text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(source.text)
+            node = yaml.compose(source.text, Loader=loader)  # for line numbers in errors
+            data = yaml.load(source.text, Loader=loader)  # noqa: S506  # a safe loader
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f"line {mark.line + 1}" if mark else ""
             problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            raise InvalidDefinition(self.file, where, f"not valid YAML: {problem}") from err
-        if node is None or not isinstance(data, dict):
-            raise InvalidDefinition(self.file, "", "expected a mapping at the top level")
-        self.data: dict[str, Any] = data
-        self.lines = dict(_lines(node, ()))
+            raise InvalidDefinition(source.file, where, f"not valid YAML: {problem}") from err
+        return cls(source.file, data, dict(_lines(node, ())) if node is not None else {})
+
+    @classmethod
+    def from_compiled(cls, file: str, text: str) -> _Document:
+        return cls(file, json.loads(text), {})
 
     def error(self, path: Path, problem: str) -> InvalidDefinition:
         line = next(
@@ -122,6 +154,8 @@ class _Document:
 
 
 def _lines(node: yaml.Node, path: Path) -> Iterator[tuple[Path, int]]:
+    import yaml
+
     yield path, node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
@@ -434,6 +468,61 @@ class _Policy:
         if policy.low_guarantee not in policy.guarantees:
             raise doc.error(("low", "guarantee"), f"unknown guarantee {policy.low_guarantee!r}")
         return policy
+
+
+class _Rating:
+    """The star rule of the service report: levels from most stars down, each looser."""
+
+    def __init__(self, doc: _Document) -> None:
+        self.doc = doc
+
+    def build(self) -> s.ServiceRating:
+        doc, data = self.doc, self.doc.data
+        doc.check_keys(data, _RATING_KEYS, ())
+        levels = doc.get(data, "levels", (), list)
+        if not levels:
+            raise doc.error(("levels",), "at least one level is needed")
+        rating = s.ServiceRating(
+            name=doc.get(data, "name", (), str),
+            version=_positive(doc, data, "version", ()),
+            title=str(data.get("title", "")),
+            min_measured_actions=_positive(doc, data, "min_measured_actions", ()),
+            levels=tuple(self._level(raw, ("levels", i)) for i, raw in enumerate(levels)),
+            floor=doc.get(data, "floor", (), int),
+        )
+        for i, (upper, lower) in enumerate(zip(rating.levels, rating.levels[1:], strict=False)):
+            self._check_order(upper, lower, ("levels", i + 1))
+        if not 0 <= rating.floor < rating.levels[-1].stars:
+            raise doc.error(("floor",), "must be from 0 to fewer stars than the last level")
+        return rating
+
+    def _level(self, raw: Any, path: Path) -> s.StarLevel:
+        doc = self.doc
+        doc.check_type(raw, path, dict)
+        doc.check_keys(raw, _LEVEL_KEYS, path)
+        ratio = doc.get(raw, "max_turnaround_ratio", path, (int, float))
+        if ratio <= 0:
+            raise doc.error(path + ("max_turnaround_ratio",), "must be above 0")
+        rate = doc.get(raw, "max_breach_rate", path, (int, float))
+        if not 0 <= rate <= 1:
+            raise doc.error(path + ("max_breach_rate",), "must be from 0 to 1")
+        return s.StarLevel(_positive(doc, raw, "stars", path), float(ratio), float(rate))
+
+    def _check_order(self, upper: s.StarLevel, lower: s.StarLevel, path: Path) -> None:
+        if lower.stars >= upper.stars:
+            raise self.doc.error(path + ("stars",), "levels go from most stars to fewest")
+        if (
+            lower.max_turnaround_ratio < upper.max_turnaround_ratio
+            or lower.max_breach_rate < upper.max_breach_rate
+        ):
+            raise self.doc.error(path, "each level's limits must be as loose as the one above")
+
+
+def _positive(doc: _Document, raw: Mapping[str, Any], key: str, path: Path) -> int:
+    value: int = doc.get(raw, key, path, int)
+    if value < 1:
+        raise doc.error(path + (key,), "must be a whole number from 1")
+    return value
 
 
 def _single(doc: _Document, item: Any, path: Path) -> tuple[str, Any]:

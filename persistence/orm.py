@@ -19,7 +19,6 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
@@ -66,7 +65,6 @@ class RoleList(TypeDecorator[tuple[str, ...]]):
 Id = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY is SQLite's rowid
 metadata = MetaData()
 mapper_registry = registry(metadata=metadata)
-_OPEN_TIMER = "fired_at IS NULL AND cancelled_at IS NULL"
 
 definitions = Table(
     "definitions",
@@ -79,6 +77,7 @@ definitions = Table(
     Column("source", Text, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("deployed_at", UTCDateTime, nullable=False),
+    Column("compiled", Text, nullable=False),
     UniqueConstraint("name", "version", name="uq_definitions_name_version"),
 )
 
@@ -162,18 +161,9 @@ timers = Table(
     Column("armed_seq", Integer, nullable=False),
     Column("fired_at", UTCDateTime),
     Column("cancelled_at", UTCDateTime),
-    Index(
-        "ix_timers_open_due",
-        "due_at",
-        sqlite_where=text(_OPEN_TIMER),
-        postgresql_where=text(_OPEN_TIMER),
-    ),
-    Index(
-        "ix_timers_open_case",
-        "case_id",
-        sqlite_where=text(_OPEN_TIMER),
-        postgresql_where=text(_OPEN_TIMER),
-    ),
+    # The partial indexes on open timers (ix_timers_open_due, ix_timers_open_case) are created by
+    # the migration: naming them here with postgresql_where would load the PostgreSQL dialect in
+    # every process, SQLite ones included, for DDL that only the migration runs.
 )
 
 documents = Table(

@@ -6,20 +6,20 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import and_, case, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from persistence.orm import cases, definitions, documents, events, timers, users
 from workflow import ports
 from workflow.errors import InvalidDefinition, NotFound
 from workflow.model import Case, DeployedDefinition, Document, Event, Timer, User
-from workflow.spec import TierPolicy, WorkflowSpec
+from workflow.spec import DefinitionSpec, TierPolicy, WorkflowSpec
 
-Parser = Callable[[str, str], "WorkflowSpec | TierPolicy"]
+Parser = Callable[[str, str], DefinitionSpec]
 
-# Parsed specs by the SHA-256 of their text: a deployed version never changes, so one parse
-# per process serves every case pinned to it.
-_PARSED: dict[str, WorkflowSpec | TierPolicy] = {}
+# Parsed specs by database and (name, version): a deployed version never changes (deploying other
+# content under it is refused), so one read and one parse per process serve every case pinned to it.
+_PARSED: dict[tuple[str, str, int], DefinitionSpec] = {}
 
 
 class SqlAlchemyCaseRepository(ports.AbstractCaseRepository):
@@ -138,7 +138,27 @@ class SqlAlchemyTimerRepository(ports.AbstractTimerRepository):
     def pending_for_case(self, case_id: int) -> Sequence[Timer]:
         c = timers.c
         stmt = select(Timer).where(c.case_id == case_id, _open())
-        return self.session.scalars(stmt.order_by(c.due_at, c.id)).all()
+        # The action's changes are flushed once, at commit, not half-way for this query: the
+        # timers it reads were written by earlier transactions.
+        with self.session.no_autoflush:
+            return self.session.scalars(stmt.order_by(c.due_at, c.id)).all()
+
+    def cancel_pending(self, case_id: int, at: datetime) -> None:
+        # One UPDATE, not a load and an UPDATE per timer; timers already in the session are
+        # updated too (synchronize_session), so a sweep sees what it cancelled.
+        mapped: Any = Timer  # once mapped, its attributes are SQL expressions Python can evaluate
+        stmt = (
+            update(Timer)
+            .where(mapped.case_id == case_id, mapped.fired_at.is_(None))
+            .where(mapped.cancelled_at.is_(None))
+            .values(cancelled_at=at)
+        )
+        # An action has changed no timer yet: its changes are flushed once, at commit. A sweep
+        # has (it fired some): those must reach the database first, or this would cancel them.
+        if any(isinstance(obj, Timer) for obj in self.session.dirty):
+            self.session.flush()
+        with self.session.no_autoflush:
+            self.session.execute(stmt, execution_options={"synchronize_session": "evaluate"})
 
     def claim_due(
         self, now: datetime, limit: int, exclude: set[int]
@@ -215,13 +235,15 @@ class SqlAlchemyDefinitionRepository(ports.AbstractDefinitionRepository):
         stmt = select(DeployedDefinition).where(c.name == name).order_by(c.version.desc()).limit(1)
         return self.session.scalars(stmt).first()
 
-    def parsed(self, name: str, version: int) -> WorkflowSpec | TierPolicy:
-        deployed = self.get(name, version)
-        if deployed is None:
-            raise NotFound("definition", f"{name} v{version}", "run `loanflow init`")
-        spec = _PARSED.get(deployed.sha256)
+    def parsed(self, name: str, version: int) -> DefinitionSpec:
+        bind = self.session.get_bind()
+        key = (str(bind.engine.url), name, version)
+        spec = _PARSED.get(key)
         if spec is None:
-            spec = _PARSED[deployed.sha256] = self.parse(f"{name} v{version}", deployed.source)
+            deployed = self.get(name, version)
+            if deployed is None:
+                raise NotFound("definition", f"{name} v{version}", "run `loanflow init`")
+            spec = _PARSED[key] = self.parse(f"{name} v{version}", deployed.compiled)
         return spec
 
     def workflow(self, name: str, version: int) -> WorkflowSpec:

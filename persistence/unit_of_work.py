@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from persistence import repository
 from persistence.database import WRITE
+from persistence.indicators import SqlAlchemyIndicatorQueries
 from persistence.orm import start_mappers
 from workflow.errors import ConcurrentChange, DatabaseUnavailable
 from workflow.model import case_ref
@@ -59,6 +60,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.documents = repository.SqlAlchemyDocumentRepository(self.session)
         self.users = repository.SqlAlchemyUserRepository(self.session)
         self.definitions = repository.SqlAlchemyDefinitionRepository(self.session, self.parse)
+        self.indicators = SqlAlchemyIndicatorQueries(self.session)
         return self
 
     def __exit__(

@@ -93,6 +93,10 @@ class FakeTimerRepository(FakeListRepository, ports.AbstractTimerRepository):
     def pending_for_case(self, case_id: int) -> Sequence[Timer]:
         return [t for t in self.open() if t.case_id == case_id]
 
+    def cancel_pending(self, case_id: int, at: datetime) -> None:
+        for timer in self.pending_for_case(case_id):
+            timer.cancelled_at = at
+
     def claim_due(
         self, now: datetime, limit: int, exclude: set[int]
     ) -> list[tuple[Case, list[Timer]]]:

@@ -11,7 +11,7 @@ from workflow.errors import InvalidDefinition, InvalidInput, NotFound
 from workflow.model import DeployedDefinition, User
 from workflow.ports import AbstractUnitOfWork
 from workflow.services import AUDITORS_CHANGE_NOTHING, resolve_actor
-from workflow.spec import ROLES, SYSTEM_ACTOR, TierPolicy, WorkflowSpec
+from workflow.spec import ROLES, SYSTEM_ACTOR, DefinitionSpec, ServiceRating, WorkflowSpec
 
 _MAX_NAME = 64
 
@@ -32,7 +32,8 @@ class ParsedDefinition:
 
     file: str
     source: str
-    spec: WorkflowSpec | TierPolicy
+    spec: DefinitionSpec
+    compiled: str  # the definition's data as JSON, read back without YAML
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class DefinitionView:
     sha256: str
     deployed_at: datetime
     source: str
-    spec: WorkflowSpec | TierPolicy
+    spec: DefinitionSpec
 
 
 def add_user(
@@ -125,7 +126,7 @@ def deploy_definitions(
         for item in parsed:
             digest = hashlib.sha256(item.source.encode()).hexdigest()
             spec = item.spec
-            kind = "workflow" if isinstance(spec, WorkflowSpec) else "tier_policy"
+            kind = definition_kind(spec)
             existing = uow.definitions.get(spec.name, spec.version)
             if existing is not None and existing.sha256 != digest:
                 raise InvalidDefinition(
@@ -138,7 +139,7 @@ def deploy_definitions(
                 tier = spec.tier if isinstance(spec, WorkflowSpec) else None
                 uow.definitions.add(
                     DeployedDefinition(
-                        spec.name, spec.version, kind, tier, item.source, digest, now
+                        spec.name, spec.version, kind, tier, item.source, digest, now, item.compiled
                     )
                 )
             reports.append(
@@ -146,6 +147,13 @@ def deploy_definitions(
             )
         uow.commit()
     return reports
+
+
+def definition_kind(spec: DefinitionSpec) -> str:
+    """The kind a definition is deployed as: `workflow`, `tier_policy` or `service_rating`."""
+    if isinstance(spec, WorkflowSpec):
+        return "workflow"
+    return "service_rating" if isinstance(spec, ServiceRating) else "tier_policy"
 
 
 def list_definitions(uow: AbstractUnitOfWork) -> list[DefinitionView]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
-from workflow import admin, services
+from workflow import admin, indicators, services
 from workflow.errors import LoanflowError
 from workflow.escalation import fire_due_timers
+from workflow.periods import days_period
 from workflow.policy import Application, parse_amount
 from workflow.ports import AbstractUnitOfWork, CaseQuery, DocumentRenderer
 
@@ -214,3 +215,19 @@ def _other_outcomes(b: _Branch) -> None:
     withdrawn = b.apply("li", "Gao Fang", "individual", "good", "small_farmer_credit", "3000")
     if withdrawn:
         b.act(withdrawn, "li", "withdraw", comment="the customer found family funding")
+
+
+HISTORY_DAYS = 14  # run_demo's history starts this many days before `now`
+BRANCH_HEAD = "zhao"
+
+
+def service_report(make_uow: UowFactory, now: datetime, tz: tzinfo) -> indicators.ServiceReport:
+    """The demo branch's service indicators over the days of its history, as its head reads them.
+
+    The period is the demo's days rather than the calendar month, which early in a month would
+    leave most of the demo's history out.
+    """
+    today = now.astimezone(tz).date()
+    first = today - timedelta(days=HISTORY_DAYS)
+    period = days_period(first.isoformat(), today.isoformat(), tz)
+    return indicators.service_report(make_uow(), BRANCH_HEAD, period, now, branch=BRANCH)

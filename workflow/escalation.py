@@ -47,6 +47,16 @@ class SweepReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
+    def merge(self, other: SweepReport) -> None:
+        """Add what another (partial) report counted."""
+        self.fired += other.fired
+        self.escalated += other.escalated
+        self.expired += other.expired
+        self.skipped += other.skipped
+        self.escalations += other.escalations
+        self.expirations += other.expirations
+        self.failed += other.failed
+
 
 def count_due_timers(uow: AbstractUnitOfWork, now: datetime) -> int:
     """How many timers are due at `now` (for a progress bar)."""
@@ -75,20 +85,46 @@ def fire_due_timers(
     report = SweepReport(now)
     started = time.perf_counter()
     failed_ids: set[int] = set()
+    careful = False
     while True:
         with uow:
             claimed = uow.timers.claim_due(now, batch_size, failed_ids)
             if not claimed:
                 break
-            handled = 0
-            for case, due in claimed:
-                handled += len(due)
-                _fire_case_safely(uow, case, due, now, report, failed_ids)
-            uow.commit()
+            batch = SweepReport(now)
+            try:
+                _fire_batch(uow, claimed, now, batch, failed_ids, careful)
+                uow.commit()
+            except Exception:
+                if careful:
+                    raise  # not one case's fault: the database itself
+                # Something in the batch failed: nothing of it was written. Redo it case by case,
+                # each in a savepoint, so that only the failing case is left out.
+                log.info("sweep: a batch failed; redoing it case by case", exc_info=True)
+                careful = True
+                continue
+        careful = False
+        report.merge(batch)
         if progress:
-            progress(handled)
+            progress(sum(len(due) for _, due in claimed))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _fire_batch(
+    uow: AbstractUnitOfWork,
+    claimed: list[tuple[Case, list[Timer]]],
+    now: datetime,
+    batch: SweepReport,
+    failed_ids: set[int],
+    careful: bool,
+) -> None:
+    """Fire a batch: in one go (one flush at commit), or, `careful`, each case in a savepoint."""
+    for case, due in claimed:
+        if careful:
+            _fire_case_safely(uow, case, due, now, batch, failed_ids)
+        else:
+            _fire_case(uow, case, due, now, batch)
 
 
 def _fire_case_safely(
@@ -109,12 +145,7 @@ def _fire_case_safely(
         failed_ids.add(case.id or 0)
         report.failed.append((ref, f"{type(err).__name__}: {err}"))
         return
-    report.fired += partial.fired
-    report.escalated += partial.escalated
-    report.expired += partial.expired
-    report.skipped += partial.skipped
-    report.escalations += partial.escalations
-    report.expirations += partial.expirations
+    report.merge(partial)
 
 
 def _fire_case(
@@ -130,12 +161,13 @@ def _fire_case(
             timer.cancelled_at = now
             report.skipped += 1
             continue
-        timer.fired_at = now
-        report.fired += 1
         if timer.kind == ESCALATE:
             _escalate(uow, case, timer, now, report)
         else:
             _expire(uow, case, workflow, timer, now, report)
+        # Marked after its effects: an expiry cancels the case's open timers, itself included.
+        timer.fired_at, timer.cancelled_at = now, None
+        report.fired += 1
 
 
 def _still_due(case: Case, timer: Timer, workflow: WorkflowSpec) -> bool:

@@ -143,4 +143,5 @@ class DeployedDefinition:
     source: str
     sha256: str
     deployed_at: datetime
+    compiled: str = ""  # the source's data as JSON: what the engine loads, no YAML needed
     id: int | None = None

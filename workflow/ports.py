@@ -8,10 +8,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from workflow.model import Case, DeployedDefinition, Document, Event, Timer, User
-from workflow.spec import TierPolicy, WorkflowSpec
+from workflow.spec import DefinitionSpec, TierPolicy, WorkflowSpec
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,10 @@ class AbstractTimerRepository(abc.ABC):
     def pending_for_case(self, case_id: int) -> Sequence[Timer]: ...
 
     @abc.abstractmethod
+    def cancel_pending(self, case_id: int, at: datetime) -> None:
+        """Cancel every timer of the case not yet fired or cancelled."""
+
+    @abc.abstractmethod
     def claim_due(
         self, now: datetime, limit: int, exclude: set[int]
     ) -> list[tuple[Case, list[Timer]]]:
@@ -157,7 +161,7 @@ class AbstractDefinitionRepository(abc.ABC):
     def latest(self, name: str) -> DeployedDefinition | None: ...
 
     @abc.abstractmethod
-    def parsed(self, name: str, version: int) -> WorkflowSpec | TierPolicy:
+    def parsed(self, name: str, version: int) -> DefinitionSpec:
         """The parsed spec of a deployed definition version (NotFound if none)."""
 
     @abc.abstractmethod
@@ -178,6 +182,7 @@ class AbstractUnitOfWork(abc.ABC):
     documents: AbstractDocumentRepository
     users: AbstractUserRepository
     definitions: AbstractDefinitionRepository
+    indicators: AbstractIndicatorQueries
 
     def __enter__(self) -> AbstractUnitOfWork:
         return self
@@ -200,3 +205,43 @@ class AbstractUnitOfWork(abc.ABC):
 
     @abc.abstractmethod
     def rollback(self) -> None: ...
+
+
+class HistoryRow(NamedTuple):
+    """One event as the service indicators read it, with its case's tier, branch and priority.
+
+    A named tuple, not a dataclass: a month of a county's cases is a million of these.
+    """
+
+    case_id: int
+    seq: int
+    action: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    at: datetime
+    level: int | None  # the escalation level an `escalate` event raised the case to
+    definition_name: str
+    definition_version: int
+    tier: str
+    branch: str | None
+    priority: str
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """The cases active in [start, end): created before `end`, and with an event at or after
+    `start` or still open (not in one of `closed`, given as (definition, version, state))."""
+
+    start: datetime
+    end: datetime
+    closed: tuple[tuple[str, int, str], ...]
+    branch: str | None = None
+
+
+class AbstractIndicatorQueries(abc.ABC):
+    """What the service indicators read: the event history, streamed."""
+
+    @abc.abstractmethod
+    def history(self, query: HistoryQuery) -> Iterator[HistoryRow]:
+        """Every event before `query.end` of the cases active in the period, by case then seq."""

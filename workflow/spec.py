@@ -156,3 +156,41 @@ class TierPolicy:
     low_guarantee: str
     rating_caps_fen: dict[str, int]
     paths: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StarLevel:
+    """One row of the star rule: the stars an officer gets when both limits are met."""
+
+    stars: int
+    max_turnaround_ratio: float  # the median of turnaround / SLA over measured actions
+    max_breach_rate: float  # SLA breaches attributed to the officer per measured action
+
+
+@dataclass(frozen=True)
+class ServiceRating:
+    """The star rule of the monthly service assessment (`definitions/service_rating.yaml`)."""
+
+    name: str
+    version: int
+    title: str
+    min_measured_actions: int  # fewer measured actions in the period: not rated
+    levels: tuple[StarLevel, ...]  # most stars first, each level's limits looser than the last
+    floor: int  # the stars of an officer who meets no level
+
+    def stars(self, measured: int, ratio: float | None, breach_rate: float | None) -> int | None:
+        """The stars for these inputs; None (not rated) under `min_measured_actions`."""
+        if measured < self.min_measured_actions or ratio is None or breach_rate is None:
+            return None
+        return next(
+            (
+                level.stars
+                for level in self.levels
+                if ratio <= level.max_turnaround_ratio and breach_rate <= level.max_breach_rate
+            ),
+            self.floor,
+        )
+
+
+# Every kind of deployed definition, as the loader builds it.
+DefinitionSpec = WorkflowSpec | TierPolicy | ServiceRating

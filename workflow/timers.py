@@ -59,8 +59,7 @@ def plan(case: Case, workflow: WorkflowSpec, now: datetime) -> list[Timer]:
 def rearm(uow: AbstractUnitOfWork, case: Case, workflow: WorkflowSpec, now: datetime) -> None:
     """Cancel the case's pending timers and arm the ones its state needs now."""
     assert case.id is not None
-    for pending in uow.timers.pending_for_case(case.id):
-        pending.cancelled_at = now
+    uow.timers.cancel_pending(case.id, now)
     for timer in plan(case, workflow, now):
         uow.timers.add(timer)
     case.due_at = sla_due_at(case, workflow)

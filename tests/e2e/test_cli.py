@@ -169,6 +169,7 @@ def test_definitions_are_listed_and_shown(lf: Loanflow) -> None:
         ("medium_risk", 1),
         ("high_risk", 1),
         ("tier_policy", 1),
+        ("service_rating", 1),
     }
     assert "collective approval" in lf.ok("definitions", "show", "high_risk").output
     assert lf("definitions", "show", "nope").exit_code == 1

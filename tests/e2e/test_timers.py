@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import T0, Loanflow
-from tests.dbs import dump, execute
+from tests.dbs import dump, execute, query
 from tests.e2e.helpers import HIGH_APPLICATION, MEDIUM_APPLICATION, walk
 
 PATHS = {"low": {}, "medium": MEDIUM_APPLICATION, "high": HIGH_APPLICATION}
@@ -90,6 +90,11 @@ def test_a_case_idle_40_days_catches_up_in_due_order_once(lf: Loanflow) -> None:
     history = json.loads(lf.ok("history", case_id, as_json=True).output)
     assert [e["details"].get("level") for e in history[1:3]] == [1, 2]
     assert sweep(lf, at(days=41))["fired"] == 0
+    both = query(
+        lf.db_url,
+        "SELECT COUNT(*) FROM timers WHERE fired_at IS NOT NULL AND cancelled_at IS NOT NULL",
+    )
+    assert both == [(0,)]  # the expiry fired; the timers it cancelled did not
 
 
 def test_disbursed_high_risk_cases_escalate_but_never_expire(lf: Loanflow) -> None:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
-from definitions.loader import bundled_parsed, parse_text
+from definitions.loader import bundled_parsed, parse_compiled
 from persistence.database import make_engine, session_factory
 from persistence.migrate import head_revision, upgrade
 from persistence.orm import SCHEMA_REVISION
@@ -33,7 +33,7 @@ def make_uow(db_url: str):  # type: ignore[no-untyped-def]
     factory = session_factory(engine)
 
     def make() -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(factory, parse_text)
+        return SqlAlchemyUnitOfWork(factory, parse_compiled)
 
     admin.deploy_definitions(make(), bundled_parsed(), NOW)
     for name, role in [("wang", "account_manager"), ("zhao", "branch_head"), ("ma", "teller")]:

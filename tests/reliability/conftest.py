@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from definitions.loader import bundled_parsed, parse_text
+from definitions.loader import bundled_parsed, parse_compiled
 from persistence.database import make_engine, session_factory
 from persistence.migrate import upgrade
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
@@ -47,7 +47,7 @@ def filled(db_url: str) -> Callable[[int], str]:
         factory = session_factory(engine)
 
         def uow() -> SqlAlchemyUnitOfWork:
-            return SqlAlchemyUnitOfWork(factory, parse_text)
+            return SqlAlchemyUnitOfWork(factory, parse_compiled)
 
         admin.deploy_definitions(uow(), bundled_parsed(), T0)
         for name, roles in STAFF.items():

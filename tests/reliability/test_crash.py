@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from definitions.loader import parse_text
+from definitions.loader import parse_compiled
 from persistence.database import make_engine, session_factory
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
 from workflow.audit import verify_history
@@ -35,7 +35,7 @@ def test_killing_a_busy_worker_never_leaves_a_half_written_change(
     db_url = filled(20)
     rng = random.Random(7)
     engine = make_engine(db_url)
-    uow = SqlAlchemyUnitOfWork(session_factory(engine), parse_text, write=False)
+    uow = SqlAlchemyUnitOfWork(session_factory(engine), parse_compiled, write=False)
     done = 0
     worker = _start(db_url, 0)
     for kill in range(KILLS):

@@ -12,7 +12,7 @@ import random
 import sys
 from datetime import UTC, datetime, timedelta
 
-from definitions.loader import parse_text
+from definitions.loader import parse_compiled
 from persistence.database import make_engine, session_factory
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
 from workflow import services
@@ -75,7 +75,7 @@ def main(db_url: str, seed: int, attempts: int, sweep: bool) -> None:
     ahead = timedelta(0)  # sweeps move this worker's clock ahead of the wall clock
     newest = 20  # the cases the test made; a sweeping worker also takes new applications
     for _ in range(attempts):
-        uow = SqlAlchemyUnitOfWork(factory, parse_text)
+        uow = SqlAlchemyUnitOfWork(factory, parse_compiled)
         if sweep and rng.random() < 0.2:
             ahead += timedelta(days=rng.choice([1, 3, 31]))
             fire_due_timers(uow, datetime.now(UTC) + ahead, batch_size=5)

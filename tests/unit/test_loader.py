@@ -27,7 +27,7 @@ def refused(text: str) -> InvalidDefinition:
 
 def test_the_bundled_definitions_load() -> None:
     names = {load(source).name for source in bundled_sources()}
-    assert names == {"low_risk", "medium_risk", "high_risk", "tier_policy"}
+    assert names == {"low_risk", "medium_risk", "high_risk", "tier_policy", "service_rating"}
 
 
 def test_a_valid_definition_expands_return_reject_withdraw_and_expire() -> None:

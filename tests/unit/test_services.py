@@ -12,6 +12,7 @@ from workflow.errors import ActionRefused, InvalidInput, NotFound
 from workflow.history import GENESIS_HASH, event_hash
 from workflow.model import DeployedDefinition, User
 from workflow.policy import Application
+from workflow.spec import WorkflowSpec
 
 NOW = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 APP = Application(
@@ -23,7 +24,7 @@ APP = Application(
 def uow() -> FakeUnitOfWork:
     uow = FakeUnitOfWork()
     for (name, version), spec in uow.definitions.specs.items():
-        kind = "tier_policy" if name == "tier_policy" else "workflow"
+        kind = "workflow" if isinstance(spec, WorkflowSpec) else name
         uow.definitions.add(
             DeployedDefinition(name, version, kind, getattr(spec, "tier", None), "", "", NOW)
         )

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("source", sa.Text, nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("deployed_at", UTCDateTime, nullable=False),
+        sa.Column("compiled", sa.Text, nullable=False),
         sa.UniqueConstraint("name", "version", name="uq_definitions_name_version"),
     )
     op.create_table(
