@@ -227,7 +227,7 @@ def documents(settings: Settings, case_id: str, template: str | None, copy: str 
         chosen = [d for d in issued if d.template == template and copy in (None, d.copy)]
         if not chosen:
             raise NotFound("document", f"{template} ({copy or 'any copy'}) for {case_id}")
-        click.echo(chosen[0].content, nl=False)
+        click.echo(chosen[-1].content, nl=False)  # the latest issue (a return may re-issue it)
         return
     if settings.json:
         emit([{k: v for k, v in plain(d).items() if k != "content"} for d in issued])

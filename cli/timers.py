@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -16,6 +16,7 @@ from cli.settings import Moment, Settings, pass_settings
 
 log = logging.getLogger("loanflow.scheduler")
 JOB_ID = "loanflow-sweep"
+CLOCK_SKEW = timedelta(minutes=5)  # machines' clocks may disagree by a little
 
 
 @click.command()
@@ -27,13 +28,24 @@ JOB_ID = "loanflow-sweep"
     show_default=True,
     help="Cases per transaction.",
 )
+@click.option(
+    "--allow-future",
+    is_flag=True,
+    help="Let --now be later than the clock: the events are dated then (a rehearsal, on a copy).",
+)
 @pass_settings
-def escalate(settings: Settings, now: datetime | None, batch_size: int) -> None:
+def escalate(settings: Settings, now: datetime | None, batch_size: int, allow_future: bool) -> None:
     """Fire every due timer once: escalate stalled cases, expire idle ones (1: a case failed)."""
     from workflow.escalation import count_due_timers, fire_due_timers
 
     settings.refuse_auditor()
     moment = now or settings.now()
+    if moment > settings.now() + CLOCK_SKEW and not allow_future:
+        raise click.BadParameter(
+            "is later than the clock: it would write events dated in the future; "
+            "add --allow-future to rehearse on a copy of the database",
+            param_hint="--now",
+        )
     if settings.json or not sys.stdout.isatty():
         report = fire_due_timers(settings.uow(), moment, batch_size)
     else:

@@ -228,7 +228,7 @@ class _Workflow:
         for name, body in raw.items():
             path = ("states", name)
             body = {} if body is None else doc.check_type(body, path, dict)
-            terminal = bool(body.get("terminal", False))
+            terminal = doc.check_type(body.get("terminal", False), path + ("terminal",), bool)
             doc.check_keys(body, _TIMER_KEYS | {"terminal"}, path)
             own = {k: v for k, v in body.items() if k != "terminal"}
             timers = None if terminal or defaults is None else self._timers(own, path, defaults)

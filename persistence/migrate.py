@@ -7,6 +7,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from workflow.errors import DatabaseUnavailable
 
 SCRIPT_LOCATION = "persistence:migrations"
 
@@ -26,15 +29,26 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None for an empty database)."""
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as err:
+        raise _unreachable(engine, err) from err
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the schema to the head revision; returns (before, after)."""
     before = current_revision(engine)
     config = _config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    except OperationalError as err:
+        raise _unreachable(engine, err) from err
     return before, head_revision()
+
+
+def _unreachable(engine: Engine, err: OperationalError) -> DatabaseUnavailable:
+    reason = str(err.orig).splitlines()[0] if err.orig else str(err).splitlines()[0]
+    return DatabaseUnavailable(f"cannot open {engine.url.render_as_string()}: {reason}")

@@ -148,9 +148,18 @@ def count_cases(uow: AbstractUnitOfWork) -> int:
 def iter_events(
     uow: AbstractUnitOfWork, actor_name: str | None, since: datetime | None, batch: int = 1000
 ) -> Iterator[tuple[str, EventView]]:
-    """Every event at or after `since`, in the order written, with its case id."""
+    """Every event at or after `since`, in the order written, with its case id.
+
+    The actor is checked at once, before anything is yielded (and so before anything is written).
+    """
     with uow:
         require_auditor(uow, actor_name)
+    return _stream_events(uow, since, batch)
+
+
+def _stream_events(
+    uow: AbstractUnitOfWork, since: datetime | None, batch: int
+) -> Iterator[tuple[str, EventView]]:
     after = 0
     while True:
         with uow:
@@ -197,7 +206,7 @@ def _replay(
     case: Case,
     events: Sequence[Event],
     documents: Sequence[Document],
-    users: set[str],
+    users: dict[str, tuple[str, ...]],
     at: datetime | None = None,
 ) -> Replay:
     try:
@@ -246,8 +255,8 @@ def _group(rows: Iterable[T]) -> dict[int, list[T]]:
     return grouped
 
 
-def _user_names(uow: AbstractUnitOfWork) -> set[str]:
-    return {u.name for u in uow.users.list()}
+def _user_names(uow: AbstractUnitOfWork) -> dict[str, tuple[str, ...]]:
+    return {u.name: tuple(u.roles) for u in uow.users.list()}
 
 
 def _ref(e: Event) -> str:

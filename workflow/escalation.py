@@ -42,6 +42,7 @@ class SweepReport:
     escalated: int = 0
     expired: int = 0
     skipped: int = 0
+    deferred: int = 0  # due, but the case has an event later than this sweep's moment
     escalations: list[Escalation] = field(default_factory=list)
     expirations: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
@@ -53,6 +54,7 @@ class SweepReport:
         self.escalated += other.escalated
         self.expired += other.expired
         self.skipped += other.skipped
+        self.deferred += other.deferred
         self.escalations += other.escalations
         self.expirations += other.expirations
         self.failed += other.failed
@@ -84,7 +86,7 @@ def fire_due_timers(
     """
     report = SweepReport(now)
     started = time.perf_counter()
-    failed_ids: set[int] = set()
+    failed_ids: set[int] = set()  # cases this sweep leaves alone: failed, or deferred
     careful = False
     while True:
         with uow:
@@ -121,6 +123,12 @@ def _fire_batch(
 ) -> None:
     """Fire a batch: in one go (one flush at commit), or, `careful`, each case in a savepoint."""
     for case, due in claimed:
+        if now < case.last_event_at:
+            # A sweep "as of" a moment before the case's last event: history never runs back.
+            # The case waits for a later sweep, and this one claims it no more.
+            failed_ids.add(case.id or 0)
+            batch.deferred += len(due)
+            continue
         if careful:
             _fire_case_safely(uow, case, due, now, batch, failed_ids)
         else:
@@ -152,8 +160,6 @@ def _fire_case(
     uow: AbstractUnitOfWork, case: Case, due: list[Timer], now: datetime, report: SweepReport
 ) -> None:
     workflow = uow.definitions.workflow(case.definition_name, case.definition_version)
-    if now < case.last_event_at:
-        return  # a sweep "as of" a moment before the case's last event: history never runs back
     for timer in due:
         if timer.cancelled_at is not None or timer.fired_at is not None:
             continue  # cancelled by an expiry fired just before

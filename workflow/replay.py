@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,6 +34,8 @@ ROW_FIELDS = (
     "due_at",
 )
 APPLICATION_FIELDS = {
+    "tier": "tier",
+    "branch": "branch",
     "customer": "customer_name",
     "customer_type": "customer_type",
     "rating": "rating",
@@ -92,7 +94,7 @@ def replay(
     case: Case,
     events: Iterable[Event],
     workflow: WorkflowSpec,
-    known_users: Container[str],
+    users: Mapping[str, tuple[str, ...]],
     documents: Sequence[Document] = (),
     until: datetime | None = None,
 ) -> Replay:
@@ -101,7 +103,7 @@ def replay(
     Without `until`, the stored case row must equal the replayed case.
     """
     result = Replay(case.ref, case.definition_name, case.definition_version, until)
-    checker = _Checker(case, workflow, known_users, documents)
+    checker = _Checker(case, workflow, users, documents)
     try:
         for event in events:
             if until is not None and event.at > until:
@@ -141,11 +143,12 @@ class _Checker:
         self,
         case: Case,
         workflow: WorkflowSpec,
-        users: Container[str],
+        users: Mapping[str, tuple[str, ...]],
         documents: Sequence[Document],
     ) -> None:
         self.case, self.workflow, self.users = case, workflow, users
         self.documents = {(d.seq, d.template, d.copy): d for d in documents}
+        self.listed: set[tuple[int, str, str]] = set()
         self.engine = engine_for(workflow)
         self.shadow: Case | None = None
         self.current: Event | None = None
@@ -209,6 +212,10 @@ class _Checker:
                 raise self.fail(f"the case row's {key} differs from the application", 1)
         if e.details.get("amount") != format_fen(self.case.amount_fen):
             raise self.fail("the case row's amount differs from the application", 1)
+        if (self.case.originator, self.case.created_at) != (e.actor, e.at):
+            raise self.fail(
+                "the case row's originator or creation time differs from the application", 1
+            )
         self.shadow = dataclasses.replace(
             self.case,
             state=wf.initial,
@@ -292,12 +299,17 @@ class _Checker:
             raise self.fail(f"{e.action} is the scheduler's; recorded by {e.actor} ({e.role})")
 
     def _known(self, e: Event) -> None:
+        """The actor is a user who holds the role recorded (roles are never taken away: users are
+        disabled instead, so the roles held now are the roles held then)."""
         if e.actor == SYSTEM_ACTOR or e.actor not in self.users:
             raise self.fail(f"{e.actor!r} is not a known user")
+        if e.role not in self.users[e.actor]:
+            raise self.fail(f"{e.actor} does not hold the role {e.role} recorded for them")
 
     def _documents(self, e: Event) -> None:
         for listed in e.details.get("documents", []):
             key = (e.seq, listed["template"], listed["copy"])
+            self.listed.add(key)
             stored = self.documents.get(key)
             if stored is None:
                 raise self.fail(f"document {listed['template']} ({listed['copy']}) is missing")
@@ -310,6 +322,12 @@ class _Checker:
             raise Violation(self.case.ref, None, "the case has no history")
         if not check_row:
             return
+        unlisted = sorted(set(self.documents) - self.listed)
+        if unlisted:
+            seq, template, copy = unlisted[0]
+            raise Violation(
+                self.case.ref, seq, f"document {template} ({copy}) is listed by no event"
+            )
         for name in ROW_FIELDS:
             stored, replayed = getattr(self.case, name), getattr(self.shadow, name)
             if stored != replayed:

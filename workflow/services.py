@@ -102,7 +102,12 @@ def apply(
         workflow = uow.definitions.workflow(deployed.name, deployed.version)
         case = _new_case(app, tier, user, workflow, now)
         uow.cases.add(case)
-        details = {"tier": tier, "policy": f"{policy.name} v{policy.version}", **_app_details(app)}
+        details = {
+            "tier": tier,
+            "branch": user.branch,
+            "policy": f"{policy.name} v{policy.version}",
+            **_app_details(app),
+        }
         history.append_event(
             uow, case, APPLY, None, "account_manager", user.name, now, None, details
         )
@@ -352,7 +357,13 @@ def _positions_for(uow: AbstractUnitOfWork, actor: Actor) -> tuple[tuple[str, in
         if deployed.kind != "workflow":
             continue
         workflow = uow.definitions.workflow(deployed.name, deployed.version)
-        states = {t.source for t in workflow.transitions if t.role in actor.roles}
+        # Only where a step or vote waits for them: withdraw, return and reject alone put nothing
+        # in an inbox (and would make an account manager's candidates every open case).
+        states = {
+            t.source
+            for t in workflow.transitions
+            if t.role in actor.roles and t.action in workflow.work_actions_from(t.source)
+        }
         positions.extend((workflow.name, workflow.version, state) for state in sorted(states))
     return tuple(positions)
 

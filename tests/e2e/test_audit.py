@@ -45,7 +45,7 @@ def three_paths(lf: Loanflow) -> list[str]:
     lf.ok("act", high, "vote", "--vote", "approve", actor="qian")
     lf.ok("act", high, "vote", "--vote", "approve", actor="wu")
     walk(lf, high, HIGH_AFTER_VOTE)
-    lf.ok("escalate", "--now", (lf.clock.now + timedelta(days=5)).isoformat())
+    lf.ok("escalate", "--now", (lf.clock.now + timedelta(days=5)).isoformat(), "--allow-future")
     return [low, medium, high]
 
 
@@ -98,6 +98,18 @@ TAMPERING = {
         "UPDATE cases SET amount_fen = 9900000 WHERE id = 2",
         1,
         "amount differs from the application",
+    ),
+    "move the case to another branch": (
+        "UPDATE cases SET branch = 'elsewhere' WHERE id = 2",
+        1,
+        "branch differs from the application",
+    ),
+    "add a document no event lists": (
+        "INSERT INTO documents (case_id, seq, template, copy, content, sha256, issued_at) "
+        "SELECT case_id, 2, template, 'forged', content, sha256, issued_at FROM documents "
+        "WHERE case_id = 2 AND copy = 'original'",
+        2,
+        "is listed by no event",
     ),
 }
 
@@ -200,6 +212,10 @@ def forge(lf: Loanflow, case_id: int, **changes: object) -> None:
         (
             {"actor": "wang", "role": "account_manager", "action": "approve"},
             "does not hold the role branch_head",
+        ),
+        (
+            {"actor": "ma", "role": "branch_head", "action": "approve"},
+            "ma does not hold the role branch_head recorded for them",
         ),
     ],
 )

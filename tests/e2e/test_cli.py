@@ -122,6 +122,13 @@ def test_a_case_changed_between_read_and_write_is_a_conflict_exit_3(
     assert dump(lf.db_url) == before
 
 
+def test_init_on_a_folder_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path}/no/such/dir/x.db", "init"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: cannot open sqlite:///")
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_init_is_idempotent(lf: Loanflow) -> None:
     before = dump(lf.db_url)
     result = lf.ok("init", as_json=True)

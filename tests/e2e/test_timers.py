@@ -20,7 +20,7 @@ def at(**delta: float) -> str:
 
 
 def sweep(lf: Loanflow, when: str) -> dict:  # type: ignore[type-arg]
-    return dict(json.loads(lf.ok("escalate", "--now", when, as_json=True).output))
+    return dict(json.loads(lf.ok("escalate", "--now", when, "--allow-future", as_json=True).output))
 
 
 def show(lf: Loanflow, case_id: str, actor: str | None = None) -> dict:  # type: ignore[type-arg]
@@ -150,7 +150,7 @@ def test_a_timer_whose_case_moved_on_is_re_evaluated_not_fired(lf: Loanflow) -> 
 def test_one_failing_case_is_reported_and_the_sweep_goes_on(lf: Loanflow) -> None:
     broken, fine = lf.apply(), lf.apply()
     execute(lf.db_url, "UPDATE cases SET definition_version = 99 WHERE id = 1")
-    result = lf("escalate", "--now", at(days=3), as_json=True)
+    result = lf("escalate", "--now", at(days=3), "--allow-future", as_json=True)
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert [ref for ref, _ in report["failed"]] == [broken]
@@ -165,6 +165,35 @@ def test_a_sweep_as_of_a_moment_before_the_last_action_writes_nothing(lf: Loanfl
     before = dump(lf.db_url)
     assert sweep(lf, at(days=2))["fired"] == 0
     assert dump(lf.db_url) == before
+
+
+def test_a_due_timer_on_a_case_with_a_later_event_waits_and_the_sweep_ends(lf: Loanflow) -> None:
+    case_id = lf.apply(**HIGH_APPLICATION)
+    walk(
+        lf,
+        case_id,
+        [
+            ("accept", "wang"),
+            ("investigate", "wang"),
+            ("cross_check", "li"),
+            ("risk_review", "chen"),
+        ],
+    )
+    lf.clock.now = T0 + timedelta(days=5)  # a vote long after the SLA, before any sweep ran
+    lf.ok("act", case_id, "vote", "--vote", "approve", actor="qian")
+    report = sweep(lf, at(days=4))  # a sweep as of a moment before that vote
+    assert (report["fired"], report["deferred"]) == (0, 1)
+    assert sweep(lf, at(days=6))["escalated"] == 2
+
+
+def test_a_sweep_dated_in_the_future_needs_allow_future(lf: Loanflow) -> None:
+    case_id = lf.apply()
+    before = dump(lf.db_url)
+    result = lf("escalate", "--now", at(days=40))
+    assert result.exit_code == 2
+    assert "--allow-future" in result.output
+    assert dump(lf.db_url) == before
+    assert show(lf, case_id)["state"] == "submitted"
 
 
 def test_escalate_rejects_a_time_that_is_not_iso_8601(lf: Loanflow) -> None:
