@@ -47,11 +47,6 @@ def bundled_sources() -> list[DefinitionSource]:
     return [DefinitionSource(f.name, f.read_text(encoding="utf-8")) for f in files]
 
 
-def parse_text(file: str, text: str) -> s.DefinitionSpec:
-    """Parse and validate a definition's YAML text."""
-    return load(DefinitionSource(file, text))
-
-
 def compile_text(file: str, text: str) -> str:
     """A definition's data as JSON, stored at deployment so that reading it back needs no YAML."""
     # Key order is kept: the order of states in the YAML is the order they are listed in.

@@ -9,7 +9,6 @@ from workflow.errors import InvalidInput
 from workflow.spec import TierPolicy
 
 CUSTOMER_TYPES = ("individual", "corporate")
-RATINGS = ("general", "good", "excellent")
 PRIORITIES = ("normal", "vip")
 _MAX_AMOUNT_CHARS = 32
 _MAX_DIGITS = 15  # whole-yuan digits; keeps quantize() within Decimal's precision

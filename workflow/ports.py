@@ -22,7 +22,6 @@ class CaseQuery:
     tier: str | None = None
     branch: str | None = None
     overdue_at: datetime | None = None
-    open_only: bool = False
     limit: int = 50
 
 
