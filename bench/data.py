@@ -166,7 +166,7 @@ class FloorWriter:
 
     def apply(self, cur: Any, at: datetime) -> tuple[int, str]:
         """A new case and its first event; returns its id and the event's hash."""
-        cur.execute(sql(self.conn, _INSERT_CASE), _case_row(self.conn, at))
+        cur.execute(sql(self.conn, INSERT_CASE + " RETURNING id"), _case_row(self.conn, at))
         case_id = int(cur.fetchone()[0])
         digest = self.step(
             cur, case_id, 0, None, "submitted", "apply", "wang", "account_manager", at, GENESIS_HASH
@@ -243,7 +243,7 @@ class FloorWriter:
         if cur.rowcount != 1:
             raise RuntimeError("the floor lost an optimistic race")
         cur.execute(
-            sql(self.conn, _INSERT_EVENT),
+            sql(self.conn, INSERT_EVENT),
             (
                 case_id,
                 version + 1,
@@ -307,19 +307,18 @@ def _case_row(conn: Any, at: datetime) -> tuple[Any, ...]:
     )
 
 
-_INSERT_CASE = (
+INSERT_CASE = (
     "INSERT INTO cases (customer_name, customer_type, rating, product, guarantee, amount_fen, "
     "term_months, priority, tier, branch, originator, definition_name, definition_version, state, "
     "participants, votes, escalation_level, due_at, created_at, state_entered_at, "
     "last_activity_at, last_event_at, last_seq, last_hash, version) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "RETURNING id"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPDATE_CASE = (
     "UPDATE cases SET state = ?, version = ?, last_seq = ?, last_hash = ?, last_activity_at = ?, "
     "last_event_at = ? WHERE id = ? AND version = ?"
 )
-_INSERT_EVENT = (
+INSERT_EVENT = (
     "INSERT INTO events (case_id, seq, action, from_state, to_state, actor, role, at, details, "
     "definition_name, definition_version, prev_hash, hash) VALUES "
     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

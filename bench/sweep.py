@@ -18,6 +18,8 @@ from typing import Any
 
 from bench.common import Row, Timing, alternate, timed
 from bench.data import (
+    INSERT_CASE,
+    INSERT_EVENT,
     T0,
     Branch,
     dbapi_connect,
@@ -42,7 +44,7 @@ def fill(url: str, cases: int, overdue: int) -> None:
     rows = [_case(conn, i < overdue) for i in range(cases)]
     with transaction(conn) as cur:
         for start in range(0, len(rows), 50_000):
-            cur.executemany(sql(conn, _INSERT_CASE), rows[start : start + 50_000])
+            cur.executemany(sql(conn, INSERT_CASE), rows[start : start + 50_000])
         cur.execute(sql(conn, "SELECT id FROM cases WHERE state = 'submitted' ORDER BY id"))
         open_ids = [r[0] for r in cur.fetchall()]
         timers = [
@@ -118,7 +120,7 @@ def floor_sweep(url: str) -> int:
                 )
                 cases.append((level, version + 1, seq + 1, digest, case_id, version))
                 timers.append((stamp(conn, NOW), timer_id))
-            cur.executemany(sql(conn, _INSERT_EVENT), events)
+            cur.executemany(sql(conn, INSERT_EVENT), events)
             cur.executemany(sql(conn, _ESCALATE_CASE), cases)
             cur.executemany(sql(conn, "UPDATE timers SET fired_at = ? WHERE id = ?"), timers)
             fired += len(due)
@@ -307,13 +309,6 @@ def _case(conn: Any, open_: bool) -> tuple[Any, ...]:
     )
 
 
-_INSERT_CASE = (
-    "INSERT INTO cases (customer_name, customer_type, rating, product, guarantee, amount_fen, "
-    "term_months, priority, tier, branch, originator, definition_name, definition_version, state, "
-    "participants, votes, escalation_level, due_at, created_at, state_entered_at, "
-    "last_activity_at, last_event_at, last_seq, last_hash, version) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 _INSERT_TIMER = (
     "INSERT INTO timers (case_id, kind, level, state, due_at, armed_seq) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -321,11 +316,6 @@ _DUE = (
     "SELECT t.id, t.case_id, t.level, t.due_at, c.last_seq, c.last_hash, c.state, c.version "
     "FROM timers t JOIN cases c ON c.id = t.case_id WHERE t.fired_at IS NULL "
     "AND t.cancelled_at IS NULL AND t.due_at <= ? ORDER BY t.due_at, t.id LIMIT ?"
-)
-_INSERT_EVENT = (
-    "INSERT INTO events (case_id, seq, action, from_state, to_state, actor, role, at, details, "
-    "definition_name, definition_version, prev_hash, hash) VALUES "
-    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _ESCALATE_CASE = (
     "UPDATE cases SET escalation_level = ?, version = ?, last_seq = ?, last_hash = ? "
