@@ -166,7 +166,7 @@ class FloorWriter:
 
     def apply(self, cur: Any, at: datetime) -> tuple[int, str]:
         """A new case and its first event; returns its id and the event's hash."""
-        cur.execute(sql(self.conn, INSERT_CASE + " RETURNING id"), _case_row(self.conn, at))
+        cur.execute(sql(self.conn, INSERT_CASE + " RETURNING id"), case_row(self.conn, at))
         case_id = int(cur.fetchone()[0])
         digest = self.step(
             cur, case_id, 0, None, "submitted", "apply", "wang", "account_manager", at, GENESIS_HASH
@@ -276,7 +276,10 @@ class FloorWriter:
         return digest
 
 
-def _case_row(conn: Any, at: datetime) -> tuple[Any, ...]:
+def case_row(
+    conn: Any, at: datetime, state: str = "submitted", due: datetime | None = None, seq: int = 0
+) -> tuple[Any, ...]:
+    """A high-risk case row for INSERT_CASE; `seq` events are taken as written (hash "seed")."""
     t = stamp(conn, at)
     return (
         "Harvest Co",
@@ -292,18 +295,18 @@ def _case_row(conn: Any, at: datetime) -> tuple[Any, ...]:
         "wang",
         "high_risk",
         1,
-        "submitted",
+        state,
         '{"originator": "wang"}',
         "{}",
         0,
+        None if due is None else stamp(conn, due),
         t,
         t,
         t,
         t,
-        t,
-        0,
-        "",
-        0,
+        seq,
+        "seed" if seq else "",
+        seq,
     )
 
 

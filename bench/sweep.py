@@ -22,6 +22,7 @@ from bench.data import (
     INSERT_EVENT,
     T0,
     Branch,
+    case_row,
     dbapi_connect,
     event_hash,
     open_branch,
@@ -41,7 +42,13 @@ BATCH = 500
 def fill(url: str, cases: int, overdue: int) -> None:
     """`overdue` open high-risk cases past their SLA, the rest closed; set-up, not measured."""
     conn = dbapi_connect(url)
-    rows = [_case(conn, i < overdue) for i in range(cases)]
+    due = T0 + timedelta(days=2)
+    rows = [
+        case_row(conn, T0, "submitted", due, 1)
+        if i < overdue
+        else case_row(conn, T0, "funds_verified", None, 1)
+        for i in range(cases)
+    ]
     with transaction(conn) as cur:
         for start in range(0, len(rows), 50_000):
             cur.executemany(sql(conn, INSERT_CASE), rows[start : start + 50_000])
@@ -274,39 +281,6 @@ def _sweeper(url: str, go: Any, results: Any) -> None:
     ours_sweep(branch)
     results.put((start, time.time()))
     branch.engine.dispose()
-
-
-def _case(conn: Any, open_: bool) -> tuple[Any, ...]:
-    t = stamp(conn, T0)
-    state = "submitted" if open_ else "funds_verified"
-    due = stamp(conn, T0 + timedelta(days=2)) if open_ else None
-    return (
-        "Harvest Co",
-        "corporate",
-        None,
-        "farm_machinery_loan",
-        "mortgage",
-        80000000,
-        36,
-        "normal",
-        "high",
-        "yingshang",
-        "wang",
-        "high_risk",
-        1,
-        state,
-        '{"originator": "wang"}',
-        "{}",
-        0,
-        due,
-        t,
-        t,
-        t,
-        t,
-        1,
-        "seed",
-        1,
-    )
 
 
 _INSERT_TIMER = (

@@ -10,6 +10,7 @@ import click
 from cli.output import emit, shown_db
 from cli.settings import Settings, pass_settings
 from workflow.errors import InvalidInput
+from workflow.spec import ROLES
 
 
 @click.command()
@@ -46,20 +47,7 @@ def user() -> None:
     "roles",
     multiple=True,
     required=True,
-    type=click.Choice(
-        sorted(
-            [
-                "account_manager",
-                "risk_officer",
-                "reviewer",
-                "committee_member",
-                "branch_head",
-                "teller",
-                "auditor",
-                "admin",
-            ]
-        )
-    ),
+    type=click.Choice(sorted(ROLES)),
     help="A role the user holds; repeat for several.",
 )
 @click.option("--branch", help="The branch the user works at.")
