@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.conftest import Loanflow
 from tests.dbs import dump as dump
 
@@ -53,3 +55,18 @@ def high_case_at_vote(lf: Loanflow) -> str:
     case_id = lf.apply(**HIGH_APPLICATION)
     walk(lf, case_id, HIGH_TO_VOTE)
     return case_id
+
+
+def headless_flags(profile: Path) -> list[str]:
+    """Chromium, headless, quiet on a closed network, with a fresh profile of its own."""
+    return [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+    ]

@@ -13,7 +13,7 @@ import pytest
 
 from definitions.loader import bundled_sources, load
 from tests.conftest import Loanflow
-from tests.e2e.helpers import MEDIUM_APPLICATION, MEDIUM_PATH, walk
+from tests.e2e.helpers import MEDIUM_APPLICATION, MEDIUM_PATH, headless_flags, walk
 from workflow.spec import WorkflowSpec
 
 SPECS = {s.name: s for s in map(load, bundled_sources()) if isinstance(s, WorkflowSpec)}
@@ -112,17 +112,7 @@ def test_the_report_renders_in_a_real_headless_browser(
     page = tmp_path / "case.html"
     lf.ok("audit", "report", stalled_case, "-o", str(page), actor="audit1")
     shot = tmp_path / "case.png"
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
+    flags = headless_flags(tmp_path / "profile")
     assert BROWSER is not None
     dom = subprocess.run(
         [BROWSER, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120

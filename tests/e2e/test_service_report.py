@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 
 from cli import cli
 from tests.conftest import Loanflow
-from tests.e2e.helpers import MEDIUM_APPLICATION
+from tests.e2e.helpers import MEDIUM_APPLICATION, headless_flags
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOUR, DAY = 3600.0, 86400.0
@@ -331,17 +331,7 @@ def test_the_html_report_renders_in_a_real_headless_browser(
     at(november, moment(5, 9, month=12), "report", "service", "--month", "2026-11",
        "--format", "html", "-o", str(page), actor="zhao")  # fmt: skip
     shot = tmp_path / "nov.png"
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
+    flags = headless_flags(tmp_path / "profile")
     assert BROWSER is not None
     dom = subprocess.run(
         [BROWSER, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
