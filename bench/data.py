@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from definitions.loader import bundled_parsed, parse_compiled
-from persistence.database import make_engine, session_factory
+from persistence.database import make_engine
 from persistence.migrate import upgrade
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
 from workflow import admin
@@ -77,7 +77,7 @@ class Branch:
     engine: Engine
 
     def uow(self, *, write: bool = True) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(session_factory(self.engine), parse_compiled, write=write)
+        return SqlAlchemyUnitOfWork(self.engine, parse_compiled, write=write)
 
 
 def sqlite_url(folder: Path, name: str) -> str:

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 from bench.common import Row, alternate
 from definitions.documents import JinjaRenderer
 from definitions.loader import bundled_parsed, parse_compiled
-from persistence.database import SQLITE_BUSY_TIMEOUT_MS, make_engine, session_factory
+from persistence.database import SQLITE_BUSY_TIMEOUT_MS, make_engine
 from persistence.migrate import upgrade
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
 from workflow import admin, services
@@ -173,10 +173,9 @@ def loanflow_persisted(db_file: Path, cases: int) -> float:
     """Seconds to apply for and walk `cases` high-risk cases through the service layer."""
     engine = make_engine(f"sqlite:///{db_file}")
     upgrade(engine)
-    factory = session_factory(engine)
 
     def uow() -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(factory, parse_compiled)
+        return SqlAlchemyUnitOfWork(engine, parse_compiled)
 
     admin.deploy_definitions(uow(), bundled_parsed(), T0)
     for name, role in STAFF.items():

@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from definitions.loader import bundled_parsed, parse_compiled
-from persistence.database import make_engine, session_factory
+from persistence.database import make_engine
 from persistence.migrate import upgrade
 from persistence.orm import cases, events, users
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
@@ -60,15 +60,12 @@ def main() -> None:
 def run(path: Path, count: int, seed: int) -> None:
     engine = make_engine(f"sqlite:///{path}", must_exist=False)
     upgrade(engine)
-    factory = session_factory(engine)
 
     def uow() -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(factory, parse_compiled, write=False)
+        return SqlAlchemyUnitOfWork(engine, parse_compiled, write=False)
 
     period = month_period(MONTH, TZ)
-    deploy_definitions(
-        SqlAlchemyUnitOfWork(factory, parse_compiled), bundled_parsed(), period.start
-    )
+    deploy_definitions(SqlAlchemyUnitOfWork(engine, parse_compiled), bundled_parsed(), period.start)
     specs = {p.spec.tier: p.spec for p in bundled_parsed() if isinstance(p.spec, WorkflowSpec)}
     started = time.perf_counter()
     n_events = build(engine, specs, count, random.Random(seed), period.start)

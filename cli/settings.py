@@ -43,10 +43,9 @@ class Settings:
 
     def uow(self, *, write: bool = True) -> AbstractUnitOfWork:
         from definitions.loader import parse_compiled
-        from persistence.database import session_factory
         from persistence.unit_of_work import SqlAlchemyUnitOfWork
 
-        return SqlAlchemyUnitOfWork(session_factory(self.engine()), parse_compiled, write=write)
+        return SqlAlchemyUnitOfWork(self.engine(), parse_compiled, write=write)
 
     def refuse_auditor(self) -> None:
         """Changing commands refuse an auditor named by --actor (an uninitialised database has

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import and_, case, false, not_, null, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, and_, case, false, not_, null, or_, select
 
 from persistence.orm import cases, events
 from workflow import ports
@@ -16,8 +15,8 @@ STREAM_BATCH = 5000  # rows per fetch: memory stays flat however many events the
 
 
 class SqlAlchemyIndicatorQueries(ports.AbstractIndicatorQueries):
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
 
     def history(self, query: ports.HistoryQuery) -> Iterator[ports.HistoryRow]:
         c, e = cases.c, events.c
@@ -50,7 +49,7 @@ class SqlAlchemyIndicatorQueries(ports.AbstractIndicatorQueries):
             .where(e.case_id.in_(active), e.at < query.end)
             .order_by(e.case_id, e.seq)
         )
-        for row in self.session.execute(stmt, execution_options={"yield_per": STREAM_BATCH}):
+        for row in self.connection.execute(stmt, execution_options={"yield_per": STREAM_BATCH}):
             yield ports.HistoryRow._make(row)
 
 

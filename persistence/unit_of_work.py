@@ -1,4 +1,4 @@
-"""The SQLAlchemy unit of work: one session, one transaction, committed only on request."""
+"""The SQLAlchemy unit of work: one connection, one transaction, committed only on request."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.exc import StaleDataError
 
 from persistence import repository
+from persistence.changes import Changes, StaleVersion
 from persistence.database import WRITE
 from persistence.indicators import SqlAlchemyIndicatorQueries
-from persistence.orm import start_mappers
 from workflow.errors import ConcurrentChange, DatabaseUnavailable
 from workflow.model import case_ref
 from workflow.ports import AbstractUnitOfWork
@@ -23,7 +22,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     """A transaction over all repositories.
 
     Args:
-        session_factory: makes the session; one per `with` block.
+        engine: where to connect; one connection per `with` block.
         parse: turns a deployed definition's text into its spec (the loader, wired by the CLI).
         write: take the write lock at the start (SQLite); readers pass False and block no writer.
     """
@@ -32,35 +31,38 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
 
     def __init__(
         self,
-        session_factory: sessionmaker[Session],
+        engine: Engine,
         parse: repository.Parser,
         *,
         write: bool = True,
     ) -> None:
-        start_mappers()
-        self.session_factory = session_factory
+        self.engine = engine
         self.parse = parse
         self.write = write
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
-        self.session = self.session_factory()
         options: dict[str, object] = {WRITE: self.write}
-        if not self.write and self.session.get_bind().dialect.name == "postgresql":
+        if not self.write and self.engine.dialect.name == "postgresql":
             # A reader (audit verify, reports) sees one snapshot: a case row and its events from
             # the same moment, however busy the officers are.
             options["isolation_level"] = "REPEATABLE READ"
         try:
-            self.session.connection(execution_options=options)
+            self.connection: Connection = self.engine.connect().execution_options(**options)
         except OperationalError as err:
-            self.session.close()
             raise _unavailable(err) from err
-        self.cases = repository.SqlAlchemyCaseRepository(self.session)
-        self.events = repository.SqlAlchemyEventRepository(self.session)
-        self.timers = repository.SqlAlchemyTimerRepository(self.session)
-        self.documents = repository.SqlAlchemyDocumentRepository(self.session)
-        self.users = repository.SqlAlchemyUserRepository(self.session)
-        self.definitions = repository.SqlAlchemyDefinitionRepository(self.session, self.parse)
-        self.indicators = SqlAlchemyIndicatorQueries(self.session)
+        try:
+            self.connection.begin()  # a writer takes SQLite's write lock here (BEGIN IMMEDIATE)
+        except OperationalError as err:
+            self.connection.close()
+            raise _unavailable(err) from err
+        self.changes = Changes(self.connection)
+        self.cases = repository.SqlAlchemyCaseRepository(self.changes)
+        self.events = repository.SqlAlchemyEventRepository(self.changes)
+        self.timers = repository.SqlAlchemyTimerRepository(self.changes)
+        self.documents = repository.SqlAlchemyDocumentRepository(self.changes)
+        self.users = repository.SqlAlchemyUserRepository(self.changes)
+        self.definitions = repository.SqlAlchemyDefinitionRepository(self.changes, self.parse)
+        self.indicators = SqlAlchemyIndicatorQueries(self.connection)
         return self
 
     def __exit__(
@@ -71,35 +73,40 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     ) -> None:
         try:
             super().__exit__(exc_type, exc, tb)
-            if isinstance(exc, StaleDataError | IntegrityError):  # an autoflush lost a race
+            if isinstance(exc, StaleVersion | IntegrityError):  # a flush lost a race
                 raise self._conflict() from exc
         finally:
-            self.session.close()
+            self.connection.close()
         if isinstance(exc, OperationalError):
             raise _unavailable(exc) from exc
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        with self.session.begin_nested():
+        with self.changes.savepoint():
             yield
+
+    def flush(self) -> None:
+        """Write the changes so far, inside the transaction (commit does this itself)."""
+        self.changes.flush()
 
     def commit(self) -> None:
         try:
-            self.session.commit()
-        except (StaleDataError, IntegrityError) as err:
+            self.changes.flush()
+            self.connection.commit()
+        except (StaleVersion, IntegrityError) as err:
             # IntegrityError here is two writers appending the same event seq (PostgreSQL).
-            self.session.rollback()
+            self.connection.rollback()
             raise self._conflict() from err
 
     def rollback(self) -> None:
-        self.session.rollback()
+        self.connection.rollback()
 
     def _conflict(self) -> ConcurrentChange:
         """Name the case we were changing and the state another writer left it in."""
         case_id = self.cases.seen[-1].id if self.cases.seen else None
         if case_id is None:
             return ConcurrentChange(None, None)
-        self.session.rollback()
+        self.connection.rollback()
         current = self.cases.current_state(case_id) or "unknown"
         return ConcurrentChange(case_ref(case_id), current)
 

@@ -106,7 +106,7 @@ def test_a_case_changed_between_read_and_write_is_a_conflict_exit_3(
     def get_then_someone_else_writes(self: repository.SqlAlchemyCaseRepository, case_id: int):  # type: ignore[no-untyped-def]
         case = real_get(self, case_id)
         # Another officer's committed change, as seen by our optimistic check.
-        self.session.execute(
+        self.connection.execute(
             text("UPDATE cases SET version = version + 1, state = 'credit_granted' WHERE id = :id"),
             {"id": case_id},
         )

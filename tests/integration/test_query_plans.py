@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event
 
 from definitions.loader import bundled_parsed, parse_compiled
-from persistence.database import make_engine, session_factory
+from persistence.database import make_engine
 from persistence.migrate import upgrade
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
 from workflow import admin, services
@@ -26,10 +26,9 @@ def captured(tmp_path: Path) -> Iterator[tuple[Any, list[tuple[str, Any]]]]:
     """A migrated SQLite database, and the SELECTs run against it (SQL and parameters)."""
     engine = make_engine(f"sqlite:///{tmp_path / 'plans.db'}")
     upgrade(engine)
-    factory = session_factory(engine)
-    admin.deploy_definitions(SqlAlchemyUnitOfWork(factory, parse_compiled), bundled_parsed(), NOW)
+    admin.deploy_definitions(SqlAlchemyUnitOfWork(engine, parse_compiled), bundled_parsed(), NOW)
     admin.add_user(
-        SqlAlchemyUnitOfWork(factory, parse_compiled), None, "wang", ["account_manager"], "ys", NOW
+        SqlAlchemyUnitOfWork(engine, parse_compiled), None, "wang", ["account_manager"], "ys", NOW
     )
     seen: list[tuple[str, Any]] = []
 
@@ -38,7 +37,7 @@ def captured(tmp_path: Path) -> Iterator[tuple[Any, list[tuple[str, Any]]]]:
         if statement.lstrip().upper().startswith("SELECT"):
             seen.append((statement, params))
 
-    yield SqlAlchemyUnitOfWork(factory, parse_compiled), seen
+    yield SqlAlchemyUnitOfWork(engine, parse_compiled), seen
     engine.dispose()
 
 
@@ -48,11 +47,9 @@ def plans(uow: SqlAlchemyUnitOfWork, seen: list[tuple[str, Any]], table: str) ->
     with uow:
         for statement, params in seen:
             if f"FROM {table}" in statement:
-                rows = (
-                    uow.session.connection()
-                    .exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
-                    .all()
-                )
+                rows = uow.connection.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {statement}", params
+                ).all()
                 found.append(" / ".join(str(r[-1]) for r in rows))
     return found
 

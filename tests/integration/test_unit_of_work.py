@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
 from definitions.loader import bundled_parsed, parse_compiled
-from persistence.database import make_engine, session_factory
+from persistence.database import make_engine
 from persistence.migrate import head_revision, upgrade
 from persistence.orm import SCHEMA_REVISION
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
@@ -30,10 +30,9 @@ APP = Application(
 def make_uow(db_url: str):  # type: ignore[no-untyped-def]
     engine = make_engine(db_url)
     upgrade(engine)
-    factory = session_factory(engine)
 
     def make() -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(factory, parse_compiled)
+        return SqlAlchemyUnitOfWork(engine, parse_compiled)
 
     admin.deploy_definitions(make(), bundled_parsed(), NOW)
     for name, role in [("wang", "account_manager"), ("zhao", "branch_head"), ("ma", "teller")]:
@@ -43,11 +42,10 @@ def make_uow(db_url: str):  # type: ignore[no-untyped-def]
 
 
 def reload(make_uow, case_id: int = 1) -> Case:  # type: ignore[no-untyped-def]
-    """The case as a new transaction reads it, detached with every column loaded."""
+    """The case as a new transaction reads it."""
     with make_uow() as uow:
         case = uow.cases.get(case_id)
         assert case is not None
-        uow.session.expunge(case)
         return case
 
 
@@ -76,7 +74,7 @@ def test_leaving_without_commit_rolls_everything_back(make_uow) -> None:  # type
         case = uow.cases.get(1)
         assert case is not None
         case.state = "approved"
-        uow.session.flush()
+        uow.flush()
     assert reload(make_uow).state == "submitted"
 
 
@@ -85,7 +83,7 @@ def test_a_stale_version_is_a_concurrent_change_and_writes_nothing(make_uow) -> 
     with make_uow() as uow:
         case = uow.cases.get(1)
         assert case is not None
-        uow.session.execute(text("UPDATE cases SET version = version + 1 WHERE id = 1"))
+        uow.connection.execute(text("UPDATE cases SET version = version + 1 WHERE id = 1"))
         case.state, case.version = "credit_granted", case.version + 1
         with pytest.raises(ConcurrentChange) as conflict:
             uow.commit()
@@ -97,7 +95,7 @@ def test_events_are_append_only_in_the_database(make_uow) -> None:  # type: igno
     services.apply(make_uow(), "wang", APP, NOW)
     for statement in ("UPDATE events SET actor = 'eve'", "DELETE FROM events"):
         with make_uow() as uow, pytest.raises(DatabaseError, match="events are append-only"):
-            uow.session.execute(text(statement))
+            uow.connection.execute(text(statement))
 
 
 def test_migrating_twice_changes_nothing(db_url: str) -> None:

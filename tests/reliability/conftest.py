@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from definitions.loader import bundled_parsed, parse_compiled
-from persistence.database import make_engine, session_factory
+from persistence.database import make_engine
 from persistence.migrate import upgrade
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
 from tests.conftest import STAFF, T0
@@ -44,10 +44,9 @@ def filled(db_url: str) -> Callable[[int], str]:
         url = db_url
         engine = make_engine(url)
         upgrade(engine)
-        factory = session_factory(engine)
 
         def uow() -> SqlAlchemyUnitOfWork:
-            return SqlAlchemyUnitOfWork(factory, parse_compiled)
+            return SqlAlchemyUnitOfWork(engine, parse_compiled)
 
         admin.deploy_definitions(uow(), bundled_parsed(), T0)
         for name, roles in STAFF.items():

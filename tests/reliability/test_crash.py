@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from definitions.loader import parse_compiled
-from persistence.database import make_engine, session_factory
+from persistence.database import make_engine
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
 from workflow.audit import verify_history
 
@@ -35,7 +35,7 @@ def test_killing_a_busy_worker_never_leaves_a_half_written_change(
     db_url = filled(20)
     rng = random.Random(7)
     engine = make_engine(db_url)
-    uow = SqlAlchemyUnitOfWork(session_factory(engine), parse_compiled, write=False)
+    uow = SqlAlchemyUnitOfWork(engine, parse_compiled, write=False)
     done = 0
     worker = _start(db_url, 0)
     for kill in range(KILLS):
@@ -51,8 +51,8 @@ def test_killing_a_busy_worker_never_leaves_a_half_written_change(
         report = verify_history(uow, "audit1")
         assert report.ok, report.findings
         with uow:  # one snapshot for both counts
-            fired, system = uow.session.execute(
-                text(  # type: ignore[attr-defined]
+            fired, system = uow.connection.execute(
+                text(
                     "SELECT (SELECT COUNT(*) FROM timers WHERE fired_at IS NOT NULL), "
                     "(SELECT COUNT(*) FROM events WHERE actor = 'system')"
                 )

@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 from definitions.loader import parse_compiled
-from persistence.database import make_engine, session_factory
+from persistence.database import make_engine
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
 from workflow import services
 from workflow.errors import ConcurrentChange, LoanflowError
@@ -70,12 +70,11 @@ class _Renderer:
 def main(db_url: str, seed: int, attempts: int, sweep: bool) -> None:
     rng = random.Random(seed)
     engine = make_engine(db_url)
-    factory = session_factory(engine)
     counts = {"attempts": 0, "succeeded": 0, "conflicts": 0, "refused": 0}
     ahead = timedelta(0)  # sweeps move this worker's clock ahead of the wall clock
     newest = 20  # the cases the test made; a sweeping worker also takes new applications
     for _ in range(attempts):
-        uow = SqlAlchemyUnitOfWork(factory, parse_compiled)
+        uow = SqlAlchemyUnitOfWork(engine, parse_compiled)
         if sweep and rng.random() < 0.2:
             ahead += timedelta(days=rng.choice([1, 3, 31]))
             fire_due_timers(uow, datetime.now(UTC) + ahead, batch_size=5)

@@ -1,0 +1,146 @@
+"""What a unit of work has changed: the objects it loaded (as read) and the ones it added.
+
+Objects are plain domain classes. What was read is kept as a snapshot of each object's mutable
+columns; at a flush, an object that differs from its snapshot is written with one prebuilt UPDATE
+(with the version check for a case), and added objects are inserted, a table at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Row
+
+from persistence.orm import MAPPINGS, Mapping
+from workflow.model import Case
+
+Snapshot = tuple[Any, ...]
+
+
+class StaleVersion(Exception):
+    """A case's row no longer has the version this transaction read: another writer won."""
+
+    def __init__(self, case_id: int | None) -> None:
+        super().__init__(f"case {case_id} changed since it was read")
+        self.case_id = case_id
+
+
+class Changes:
+    """The identity map and pending writes of one transaction on `connection`."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.loaded: dict[tuple[type[Any], int], tuple[Any, Snapshot]] = {}
+        self.new: list[Any] = []
+
+    def load(self, mapping: Mapping, row: Row[Any]) -> Any:
+        """The object for a row; the one already loaded, as changed so far, if there is one."""
+        key = (mapping.cls, row.id)
+        known = self.loaded.get(key)
+        if known is not None:
+            return known[0]
+        obj = mapping.load(row)
+        if mapping.mutable:
+            self.loaded[key] = (obj, _snapshot(obj, mapping))
+        return obj
+
+    def insert_now(self, obj: Any) -> None:
+        """Insert at once, setting the object's id (a case's first event needs it)."""
+        mapping = MAPPINGS[type(obj)]
+        key = self.connection.execute(mapping.insert, mapping.values(obj)).inserted_primary_key
+        assert key is not None
+        obj.id = key[0]
+        if mapping.mutable:
+            self.loaded[(mapping.cls, obj.id)] = (obj, _snapshot(obj, mapping))
+
+    def add(self, obj: Any) -> None:
+        """Insert at the next flush."""
+        self.new.append(obj)
+
+    def flush(self, only: type[Any] | None = None) -> None:
+        """Write what changed since the last flush (of one class only, if `only` is given).
+
+        Raises:
+            StaleVersion: a changed case was changed by another writer since it was read.
+        """
+        for key, (obj, snapshot) in list(self.loaded.items()):
+            if only is not None and key[0] is not only:
+                continue
+            mapping = MAPPINGS[key[0]]
+            now = _snapshot(obj, mapping)
+            if now != snapshot:
+                self._update(mapping, obj, snapshot, now)
+                self.loaded[key] = (obj, now)
+        if only is None:
+            pending, self.new = self.new, []
+        else:
+            pending = [o for o in self.new if type(o) is only]
+            self.new = [o for o in self.new if type(o) is not only]
+        if pending:
+            self._insert(pending)
+
+    def forget(self, cls: type[Any], obj_id: int) -> None:
+        """Stop tracking an object (another statement has written it)."""
+        self.loaded.pop((cls, obj_id), None)
+
+    def written(self, obj: Any) -> None:
+        """The object now matches its row (a bulk statement changed both)."""
+        mapping = MAPPINGS[type(obj)]
+        self.loaded[(mapping.cls, obj.id)] = (obj, _snapshot(obj, mapping))
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Changes inside are written, or, on an error, undone in the database and in memory."""
+        self.flush()
+        before = dict(self.loaded)
+        nested = self.connection.begin_nested()
+        try:
+            yield
+            self.flush()
+        except BaseException:
+            nested.rollback()
+            self.new = []
+            self.loaded = before
+            for obj, snapshot in before.values():
+                _restore(obj, MAPPINGS[type(obj)], snapshot)
+            raise
+        nested.commit()
+
+    def _update(self, mapping: Mapping, obj: Any, snapshot: Snapshot, now: Snapshot) -> None:
+        assert mapping.update is not None
+        # Only the columns that changed: SQLite then rewrites no index entry of an unchanged
+        # column (the statement is compiled once per set of columns).
+        params = {
+            name: value
+            for name, value, was in zip(mapping.mutable, now, snapshot, strict=True)
+            if value != was
+        }
+        params["_id"] = obj.id
+        if mapping.version:
+            params["_version"] = snapshot[mapping.mutable.index(mapping.version)]
+        result = self.connection.execute(mapping.update, params)
+        if result.rowcount != 1 and isinstance(obj, Case):
+            raise StaleVersion(obj.id)
+
+    def _insert(self, pending: list[Any]) -> None:
+        by_class: dict[type[Any], list[dict[str, Any]]] = {}
+        for obj in pending:
+            by_class.setdefault(type(obj), []).append(MAPPINGS[type(obj)].values(obj))
+        for cls, rows in by_class.items():
+            self.connection.execute(MAPPINGS[cls].insert, rows)
+
+
+def _snapshot(obj: Any, mapping: Mapping) -> Snapshot:
+    # JSON columns hold dicts the workflow may change in place: keep a copy of what was read.
+    return tuple(
+        value.copy() if isinstance(value, dict) else value
+        for value in (getattr(obj, name) for name in mapping.mutable)
+    )
+
+
+def _restore(obj: Any, mapping: Mapping, snapshot: Snapshot) -> None:
+    for name, value in zip(mapping.mutable, snapshot, strict=True):
+        setattr(obj, name, value.copy() if isinstance(value, dict) else value)
