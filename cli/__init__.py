@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from cli import admin, audit, cases, reports, timers
 from cli.settings import DEFAULT_DB, DEFAULT_TZ, Settings, dispose_engines, utcnow
 from workflow.errors import LoanflowError
 
 EXIT_CODES = "exit codes: 0 done, 1 refused or invalid input, 2 usage error, 3 concurrent change"
+# Each command's module is imported when that command runs (or help lists it), so that `act` pays
+# for cli/cases.py alone, not for the audit, report and scheduler commands too.
+COMMANDS = {
+    "init": "admin:init",
+    "user": "admin:user",
+    "definitions": "admin:definitions",
+    "demo": "admin:demo",
+    "apply": "cases:apply",
+    "show": "cases:show",
+    "act": "cases:act",
+    "history": "cases:history",
+    "list": "cases:list_",
+    "inbox": "cases:inbox",
+    "escalate": "timers:escalate",
+    "scheduler": "timers:scheduler",
+    "audit": "audit:audit",
+    "documents": "audit:documents",
+    "report": "reports:report",
+}
 
 
 class LoanflowGroup(click.Group):
@@ -22,6 +41,17 @@ class LoanflowGroup(click.Group):
         for arg in args:
             _check_text(arg, "argument")
         return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, name = target.split(":")
+        command: click.Command = getattr(importlib.import_module(f"cli.{module}"), name)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -71,23 +101,3 @@ def _check_text(value: str, what: str) -> None:
         raise click.UsageError(f"{what} {value[:40]!r} is not valid UTF-8 text") from None
     if "\x00" in value:
         raise click.UsageError(f"{what} {value[:40]!r} contains a NUL character")
-
-
-for command in (
-    admin.init,
-    admin.user,
-    cases.apply,
-    cases.show,
-    cases.act,
-    cases.history,
-    cases.list_,
-    cases.inbox,
-    timers.escalate,
-    timers.scheduler,
-    audit.audit,
-    audit.documents,
-    reports.report,
-    admin.definitions,
-    admin.demo,
-):
-    cli.add_command(command)

@@ -7,16 +7,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from workflow import spec as s
-from workflow.admin import ParsedDefinition
 from workflow.errors import InvalidDefinition
 from workflow.guards import KNOWN_GUARDS
 
 if TYPE_CHECKING:
     import yaml
+
+    from workflow.admin import ParsedDefinition
 
 Path = tuple[str | int, ...]
 
@@ -42,6 +42,8 @@ class DefinitionSource:
 
 def bundled_sources() -> list[DefinitionSource]:
     """The definition files shipped inside the package, sorted by file name."""
+    from importlib import resources
+
     folder = resources.files("definitions")
     files = sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
     return [DefinitionSource(f.name, f.read_text(encoding="utf-8")) for f in files]
@@ -60,6 +62,8 @@ def parse_compiled(file: str, compiled: str) -> s.DefinitionSpec:
 
 def bundled_parsed() -> list[ParsedDefinition]:
     """Every bundled definition, parsed and checked, ready to deploy."""
+    from workflow.admin import ParsedDefinition  # deploying only: the action path never needs it
+
     return [
         ParsedDefinition(src.file, src.text, load(src), compile_text(src.file, src.text))
         for src in bundled_sources()
@@ -68,6 +72,8 @@ def bundled_parsed() -> list[ParsedDefinition]:
 
 def template_names() -> set[str]:
     """The document templates shipped in `definitions/templates/` (without `.html`)."""
+    from importlib import resources
+
     folder = resources.files("definitions") / "templates"
     names = (f.name for f in folder.iterdir() if f.name.endswith(".html"))
     return {n.removesuffix(".html") for n in names if not n.startswith("_")}

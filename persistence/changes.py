@@ -15,7 +15,6 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Row
 
 from persistence.orm import MAPPINGS, Mapping
-from workflow.model import Case
 
 Snapshot = tuple[Any, ...]
 
@@ -66,14 +65,18 @@ class Changes:
         Raises:
             StaleVersion: a changed case was changed by another writer since it was read.
         """
-        for key, (obj, snapshot) in list(self.loaded.items()):
+        updates: dict[tuple[Mapping, tuple[str, ...]], list[dict[str, Any]]] = {}
+        for key, (obj, snapshot) in self.loaded.items():
             if only is not None and key[0] is not only:
                 continue
             mapping = MAPPINGS[key[0]]
             now = _snapshot(obj, mapping)
             if now != snapshot:
-                self._update(mapping, obj, snapshot, now)
+                params = _changed(mapping, obj, snapshot, now)
+                updates.setdefault((mapping, tuple(params)), []).append(params)
                 self.loaded[key] = (obj, now)
+        for (mapping, _), rows in updates.items():
+            self._update(mapping, rows)
         if only is None:
             pending, self.new = self.new, []
         else:
@@ -81,10 +84,6 @@ class Changes:
             self.new = [o for o in self.new if type(o) is not only]
         if pending:
             self._insert(pending)
-
-    def forget(self, cls: type[Any], obj_id: int) -> None:
-        """Stop tracking an object (another statement has written it)."""
-        self.loaded.pop((cls, obj_id), None)
 
     def written(self, obj: Any) -> None:
         """The object now matches its row (a bulk statement changed both)."""
@@ -109,21 +108,13 @@ class Changes:
             raise
         nested.commit()
 
-    def _update(self, mapping: Mapping, obj: Any, snapshot: Snapshot, now: Snapshot) -> None:
+    def _update(self, mapping: Mapping, rows: list[dict[str, Any]]) -> None:
+        """Rows that changed the same columns, in one executemany (a sweep's batch of cases)."""
         assert mapping.update is not None
-        # Only the columns that changed: SQLite then rewrites no index entry of an unchanged
-        # column (the statement is compiled once per set of columns).
-        params = {
-            name: value
-            for name, value, was in zip(mapping.mutable, now, snapshot, strict=True)
-            if value != was
-        }
-        params["_id"] = obj.id
-        if mapping.version:
-            params["_version"] = snapshot[mapping.mutable.index(mapping.version)]
-        result = self.connection.execute(mapping.update, params)
-        if result.rowcount != 1 and isinstance(obj, Case):
-            raise StaleVersion(obj.id)
+        result = self.connection.execute(mapping.update, rows)
+        # Each row's WHERE names its primary key, so all matched only if the count adds up.
+        if mapping.version and result.rowcount != len(rows):
+            raise StaleVersion(rows[0]["_id"] if len(rows) == 1 else None)
 
     def _insert(self, pending: list[Any]) -> None:
         by_class: dict[type[Any], list[dict[str, Any]]] = {}
@@ -131,6 +122,20 @@ class Changes:
             by_class.setdefault(type(obj), []).append(MAPPINGS[type(obj)].values(obj))
         for cls, rows in by_class.items():
             self.connection.execute(MAPPINGS[cls].insert, rows)
+
+
+def _changed(mapping: Mapping, obj: Any, snapshot: Snapshot, now: Snapshot) -> dict[str, Any]:
+    """The UPDATE's parameters: only the columns that changed, so SQLite rewrites no index entry
+    of an unchanged column (the statement is compiled once per set of columns)."""
+    params = {
+        name: value
+        for name, value, was in zip(mapping.mutable, now, snapshot, strict=True)
+        if value != was
+    }
+    params["_id"] = obj.id
+    if mapping.version:
+        params["_version"] = snapshot[mapping.mutable.index(mapping.version)]
+    return params
 
 
 def _snapshot(obj: Any, mapping: Mapping) -> Snapshot:

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, and_, case, false, not_, null, or_, select
 
 from persistence.orm import cases, events
 from workflow import ports
-from workflow.tally import ESCALATE
+from workflow.timers import ESCALATE
 
 STREAM_BATCH = 5000  # rows per fetch: memory stays flat however many events the period holds
 

@@ -189,7 +189,7 @@ documents = Table(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one per class: compared and hashed by identity
 class Mapping:
     """How one domain class is stored: its table, the columns an UPDATE may change, and the
     column that counts committed changes (optimistic concurrency) if it has one.

@@ -82,8 +82,13 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        with self.changes.savepoint():
-            yield
+        try:
+            with self.changes.savepoint():
+                yield
+        except StaleVersion as err:
+            case_id = err.case_id
+            current = self.cases.current_state(case_id) if case_id is not None else None
+            raise ConcurrentChange(case_ref(case_id) if case_id else None, current) from err
 
     def flush(self) -> None:
         """Write the changes so far, inside the transaction (commit does this itself)."""

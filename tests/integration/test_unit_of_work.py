@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DatabaseError
 
 from definitions.loader import bundled_parsed, parse_compiled
@@ -105,3 +106,47 @@ def test_migrating_twice_changes_nothing(db_url: str) -> None:
     assert upgrade(engine) == (SCHEMA_REVISION, SCHEMA_REVISION)
     assert dump(db_url) == before
     engine.dispose()
+
+
+def test_a_failed_savepoint_undoes_its_changes_and_the_rest_commits(make_uow) -> None:  # type: ignore[no-untyped-def]
+    services.apply(make_uow(), "wang", APP, NOW)
+    services.apply(make_uow(), "wang", APP, NOW)
+    with make_uow() as uow:
+        first, second = uow.cases.get(1), uow.cases.get(2)
+        assert first is not None
+        assert second is not None
+        first.state, first.version = "credit_granted", first.version + 1
+        uow.connection.execute(text("UPDATE cases SET version = version + 1 WHERE id = 2"))
+
+        def change_second() -> None:
+            second.state, second.votes["x"] = "approved", "approve"
+            second.version += 1
+
+        with pytest.raises(ConcurrentChange) as conflict, uow.savepoint():
+            change_second()
+        assert conflict.value.case_id == "LA-000002"
+        assert (second.state, second.votes, second.version) == ("submitted", {}, 1)
+        uow.commit()
+    assert (reload(make_uow, 1).state, reload(make_uow, 1).version) == ("credit_granted", 2)
+    assert (reload(make_uow, 2).state, reload(make_uow, 2).version) == ("submitted", 2)
+
+
+def test_an_action_writes_only_the_case_columns_it_changed(make_uow) -> None:  # type: ignore[no-untyped-def]
+    services.apply(make_uow(), "wang", APP, NOW)
+    with make_uow() as uow:
+        updates: list[str] = []
+        event.listen(uow.connection, "before_cursor_execute", _capture(updates))
+        case = uow.cases.get(1)
+        assert case is not None
+        case.escalation_level, case.version = 1, case.version + 1
+        uow.commit()
+    [statement] = [s for s in updates if s.startswith("UPDATE cases")]
+    set_clause = statement.split(" WHERE ")[0]
+    assert re.findall(r"(\w+)=", set_clause) == ["escalation_level", "version"]
+
+
+def _capture(into: list[str]):  # type: ignore[no-untyped-def]
+    def capture(_c, _cur, statement, *_):  # type: ignore[no-untyped-def]
+        into.append(statement)
+
+    return capture
