@@ -92,10 +92,14 @@ def format_table(rows: list[Row]) -> str:
     for r in rows:
         lines.append(
             f"| {r.name} | {_cell(r, r.ours)} | {r.reference_name}: {_cell(r, r.reference)} "
-            f"| {r.ratio:.2f} | {r.target} | {'yes' if r.met else 'no'} |"
+            f"| {_ratio(r.ratio)} | {r.target} | {'yes' if r.met else 'no'} |"
         )
     notes = [f"- {r.name}: {r.note}" for r in rows if r.note]
     return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def _ratio(ratio: float) -> str:
+    return f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.2g}"  # 0.007, not 0.00
 
 
 def _cell(row: Row, timing: Timing) -> str:
