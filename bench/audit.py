@@ -262,10 +262,13 @@ def _hash_all(payloads: list[bytes]) -> None:
 
 
 def _verify_memory(url: str) -> int:
+    # VmHWM, not ru_maxrss: the latter survives exec, so it would report the (large) benchmark
+    # process that forked this one.
     code = (
-        "import resource; from cli import cli\ntry: cli(['--db', %r, '--actor', 'audit1', "
-        "'audit', 'verify'])\nexcept SystemExit: pass\nimport sys\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)"
+        "from cli import cli\ntry: cli(['--db', %r, '--actor', 'audit1', "
+        "'audit', 'verify'])\nexcept SystemExit: pass\nimport re, sys\n"
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+        "print(int(hwm) // 1024, file=sys.stderr)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code % url], capture_output=True, text=True, check=True
