@@ -28,6 +28,7 @@ from bench.data import (
     sqlite_url,
 )
 from bench.data import event_hash as bench_event_hash
+from persistence.orm import events
 from workflow import services
 from workflow.audit import replay_case, verify_history
 from workflow.escalation import fire_due_timers
@@ -239,21 +240,8 @@ def _read_and_hash(url: str) -> None:
     conn.close()
 
 
-_HASHED = (
-    "case_id",
-    "seq",
-    "action",
-    "from_state",
-    "to_state",
-    "actor",
-    "role",
-    "at",
-    "comment",
-    "details",
-    "definition_name",
-    "definition_version",
-    "prev_hash",
-)
+# Every column but the id and the hash itself: what workflow.history.canonical_bytes covers.
+_HASHED = tuple(c.name for c in events.columns if c.name not in ("id", "hash"))
 
 
 def _hash_all(payloads: list[bytes]) -> None:

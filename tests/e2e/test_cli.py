@@ -184,11 +184,35 @@ def test_definitions_are_listed_and_shown(lf: Loanflow) -> None:
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = []
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):  # the top level loads its commands lazily
+        command = group.get_command(context, name)
+        assert command is not None, name
         found.append((*prefix, name))
         if isinstance(command, click.Group):
             found.extend(_commands(command, (*prefix, name)))
     return found
+
+
+def test_the_command_list_is_the_contract() -> None:
+    assert {path[0] for path in _commands(cli)} == {
+        "act",
+        "apply",
+        "audit",
+        "definitions",
+        "demo",
+        "documents",
+        "escalate",
+        "history",
+        "inbox",
+        "init",
+        "list",
+        "report",
+        "scheduler",
+        "show",
+        "user",
+    }
+    assert len(_commands(cli)) > 25  # with the subcommands of user, audit, definitions, report
 
 
 @pytest.mark.parametrize("path", _commands(cli))
