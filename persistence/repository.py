@@ -267,6 +267,7 @@ class SqlAlchemyDefinitionRepository(ports.AbstractDefinitionRepository):
         self.changes = changes
         self.connection = changes.connection
         self.parse = parse
+        self._database = str(changes.connection.engine.url)  # once: rendering it is not free
 
     def add(self, definition: DeployedDefinition) -> None:
         self.changes.add(definition)
@@ -287,7 +288,7 @@ class SqlAlchemyDefinitionRepository(ports.AbstractDefinitionRepository):
         return found[0] if found else None
 
     def parsed(self, name: str, version: int) -> DefinitionSpec:
-        key = (str(self.connection.engine.url), name, version)
+        key = (self._database, name, version)
         spec = _PARSED.get(key)
         if spec is None:
             deployed = self.get(name, version)
