@@ -17,6 +17,7 @@ from sqlalchemy.engine import Row
 from persistence.orm import MAPPINGS, Mapping
 
 Snapshot = tuple[Any, ...]
+Params = dict[str, Any]
 
 
 class StaleVersion(Exception):
@@ -62,10 +63,13 @@ class Changes:
     def flush(self, only: type[Any] | None = None) -> None:
         """Write what changed since the last flush (of one class only, if `only` is given).
 
+        What a statement wrote is marked written only once the statement succeeded, so a flush
+        that fails leaves the rest pending, to fail again at commit rather than be lost.
+
         Raises:
             StaleVersion: a changed case was changed by another writer since it was read.
         """
-        updates: dict[tuple[Mapping, tuple[str, ...]], list[dict[str, Any]]] = {}
+        updates: dict[tuple[Mapping, tuple[str, ...]], list[tuple[Any, Snapshot, Params]]] = {}
         for key, (obj, snapshot) in self.loaded.items():
             if only is not None and key[0] is not only:
                 continue
@@ -73,22 +77,27 @@ class Changes:
             now = _snapshot(obj, mapping)
             if now != snapshot:
                 params = _changed(mapping, obj, snapshot, now)
-                updates.setdefault((mapping, tuple(params)), []).append(params)
-                self.loaded[key] = (obj, now)
-        for (mapping, _), rows in updates.items():
-            self._update(mapping, rows)
-        if only is None:
-            pending, self.new = self.new, []
-        else:
-            pending = [o for o in self.new if type(o) is only]
-            self.new = [o for o in self.new if type(o) is not only]
-        if pending:
-            self._insert(pending)
+                updates.setdefault((mapping, tuple(params)), []).append((obj, now, params))
+        for (mapping, _), changed in updates.items():
+            self._update(mapping, [params for _, _, params in changed])
+            for obj, now, _ in changed:
+                self.loaded[(mapping.cls, obj.id)] = (obj, now)
+        by_class: dict[type[Any], list[Any]] = {}
+        for obj in self.new:
+            if only is None or type(obj) is only:
+                by_class.setdefault(type(obj), []).append(obj)
+        for cls, objects in by_class.items():
+            self._insert(MAPPINGS[cls], objects)
+            inserted = set(map(id, objects))
+            self.new = [o for o in self.new if id(o) not in inserted]
 
     def written(self, obj: Any) -> None:
-        """The object now matches its row (a bulk statement changed both)."""
+        """The object, tracked by this transaction, now matches its row (a bulk statement changed
+        both)."""
         mapping = MAPPINGS[type(obj)]
-        self.loaded[(mapping.cls, obj.id)] = (obj, _snapshot(obj, mapping))
+        known = self.loaded.get((mapping.cls, obj.id))
+        if known is not None and known[0] is obj:
+            self.loaded[(mapping.cls, obj.id)] = (obj, _snapshot(obj, mapping))
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -116,12 +125,18 @@ class Changes:
         if mapping.version and result.rowcount != len(rows):
             raise StaleVersion(rows[0]["_id"] if len(rows) == 1 else None)
 
-    def _insert(self, pending: list[Any]) -> None:
-        by_class: dict[type[Any], list[dict[str, Any]]] = {}
-        for obj in pending:
-            by_class.setdefault(type(obj), []).append(MAPPINGS[type(obj)].values(obj))
-        for cls, rows in by_class.items():
-            self.connection.execute(MAPPINGS[cls].insert, rows)
+    def _insert(self, mapping: Mapping, objects: list[Any]) -> None:
+        rows = [mapping.values(obj) for obj in objects]
+        if not mapping.track_inserts:
+            self.connection.execute(mapping.insert, rows)
+            return
+        # They get their ids back, in the order given, and join the identity map like loaded
+        # objects, so that a later change in the same transaction is written too.
+        returning = mapping.insert.returning(mapping.table.c.id, sort_by_parameter_order=True)
+        ids = self.connection.execute(returning, rows).scalars().all()
+        for obj, obj_id in zip(objects, ids, strict=True):
+            obj.id = obj_id
+            self.loaded[(mapping.cls, obj_id)] = (obj, _snapshot(obj, mapping))
 
 
 def _changed(mapping: Mapping, obj: Any, snapshot: Snapshot, now: Snapshot) -> dict[str, Any]:

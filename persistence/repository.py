@@ -183,8 +183,10 @@ class SqlAlchemyTimerRepository(ports.AbstractTimerRepository):
 
     def add(self, timer: Timer) -> None:
         self.changes.add(timer)
+        self._track([timer])
 
     def pending_for_case(self, case_id: int) -> Sequence[Timer]:
+        self.changes.flush(Timer)
         rows = self.connection.execute(_PENDING_TIMERS, {"case_id": case_id})
         return self._track([self.changes.load(TIMER, row) for row in rows])
 
@@ -193,7 +195,7 @@ class SqlAlchemyTimerRepository(ports.AbstractTimerRepository):
         # one UPDATE would cancel a fired timer (a sweep) or miss a new one.
         self.changes.flush(Timer)
         self.connection.execute(_CANCEL_PENDING, {"of_case": case_id, "at": at})
-        for timer in self.loaded.get(case_id, ()):  # and the loaded ones say so too
+        for timer in self.loaded.get(case_id, ()):  # and the ones in memory say so too
             if timer.fired_at is None and timer.cancelled_at is None:
                 timer.cancelled_at = at
                 self.changes.written(timer)
@@ -246,6 +248,7 @@ class SqlAlchemyUserRepository(ports.AbstractUserRepository):
         self.changes.add(user)
 
     def get(self, name: str) -> User | None:
+        self.changes.flush(User)  # a user added in this transaction is found too
         row = self.connection.execute(_USER_BY_NAME, {"name": name}).one_or_none()
         return None if row is None else self.changes.load(USER, row)
 

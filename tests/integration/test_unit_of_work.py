@@ -15,10 +15,10 @@ from persistence.migrate import head_revision, upgrade
 from persistence.orm import SCHEMA_REVISION
 from persistence.unit_of_work import SqlAlchemyUnitOfWork
 from tests.dbs import dump
-from workflow import admin, services
+from workflow import admin, history, services
 from workflow.errors import ConcurrentChange
 from workflow.history import event_hash
-from workflow.model import Case
+from workflow.model import Case, Timer, User
 from workflow.policy import Application
 
 NOW = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
@@ -150,3 +150,38 @@ def _capture(into: list[str]):  # type: ignore[no-untyped-def]
         into.append(statement)
 
     return capture
+
+
+def test_a_change_refused_at_a_savepoint_is_refused_again_at_commit(make_uow, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    services.apply(make_uow(), "wang", APP, NOW)
+    before = dump(db_url)
+    with make_uow() as uow:
+        case = uow.cases.get(1)
+        assert case is not None
+        case.state = "credit_granted"
+        history.append_event(uow, case, "grant_credit", "submitted", "a", "wang", NOW, None, {})
+        uow.connection.execute(text("UPDATE cases SET version = version + 1 WHERE id = 1"))
+        with pytest.raises(ConcurrentChange), uow.savepoint():
+            pass  # the pending change is written first, and loses
+        with pytest.raises(ConcurrentChange):
+            uow.commit()  # still pending: never the event without its case
+    assert dump(db_url) == before
+
+
+def test_what_a_transaction_adds_it_reads_back_as_the_same_object(make_uow) -> None:  # type: ignore[no-untyped-def]
+    services.apply(make_uow(), "wang", APP, NOW)
+    with make_uow() as uow:
+        added = User("sun", ("reviewer",), "ys")
+        uow.users.add(added)
+        assert uow.users.get("sun") is added
+        added.active = False
+        timer = Timer(1, "escalate", 9, "submitted", NOW + timedelta(days=9), 1)
+        uow.timers.add(timer)
+        uow.timers.cancel_pending(1, NOW)
+        assert timer.cancelled_at == NOW
+        uow.commit()
+    with make_uow() as uow:
+        sun = uow.users.get("sun")
+        assert sun is not None
+        assert not sun.active
+        assert uow.timers.pending_for_case(1) == []
